@@ -1,0 +1,283 @@
+"""Private llama.cpp backend: continuous batching over llama.cpp's public C API.
+
+Several prompts are decoded together, each in its own KV-cache sequence, in one ``llama_decode``
+call per step; a slot whose answer is complete is refilled with the next prompt at once. The
+prompt prefix all prompts share (the ChatML system turn) is evaluated once into sequence 0 and
+copied (not recomputed) into every slot: with a unified KV cache the copy shares cells.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import llama_cpp
+import numpy as np
+
+from .prompt import IM_END, IM_START
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .extractor import Generation, SamplingSettings
+
+_PREFIX_SEQ = 0
+_BACKEND_READY = False
+
+
+@ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+def _silent_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:  # pragma: no cover
+    return None
+
+
+def _init_backend(verbose: bool) -> None:
+    global _BACKEND_READY
+    if not _BACKEND_READY:
+        llama_cpp.llama_backend_init()
+        _BACKEND_READY = True
+    if not verbose:
+        llama_cpp.llama_log_set(_silent_log, ctypes.c_void_p(0))
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    index: int = -1              # position of the prompt in the request, -1 when free
+    pos: int = 0                 # next KV position
+    pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
+    sampler: object = None
+    pieces: list[bytes] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    text: bytearray = field(default_factory=bytearray)
+    prompt_tokens: int = 0
+    batch_row: int = -1          # row of this slot's logits in the last decode
+
+
+class LlamaBackend:
+    def __init__(self, model_path: Path, *, lora_path: Path | None, n_ctx: int, n_threads: int,
+                 n_gpu_layers: int, n_parallel: int, grammar: str | None, verbose: bool) -> None:
+        _init_backend(verbose)
+        self._model = self._ctx = self._adapter = None
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = n_gpu_layers
+        self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
+        if not self._model:
+            raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+
+        self.n_parallel = n_parallel
+        self.n_ctx_seq = n_ctx
+        self.n_batch = max(512, n_ctx)
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx * (n_parallel + 1)
+        cparams.n_batch = self.n_batch
+        cparams.n_ubatch = self.n_batch
+        cparams.n_seq_max = n_parallel + 1
+        cparams.kv_unified = True
+        cparams.n_threads = n_threads
+        cparams.n_threads_batch = n_threads
+        cparams.no_perf = True
+        self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
+        if not self._ctx:
+            self.close()
+            raise ValueError("llama_init_from_model failed (context too large for memory?)")
+        if lora_path is not None:
+            self._adapter = llama_cpp.llama_adapter_lora_init(self._model, str(lora_path).encode())
+            if not self._adapter:
+                self.close()
+                raise ValueError(f"llama_adapter_lora_init failed for {lora_path}")
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+            scales = (ctypes.c_float * 1)(1.0)
+            if llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, scales):
+                self.close()
+                raise ValueError(f"llama_set_adapters_lora failed for {lora_path}")
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._grammar = grammar
+        self._prefix: list[int] = []
+        self._piece_buf = ctypes.create_string_buffer(256)
+
+    # -- tokens -------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 16
+        buf = (llama_cpp.llama_token * cap)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, cap, False, True)
+        if n < 0:  # pragma: no cover - cap is always large enough
+            raise RuntimeError("tokenize buffer too small")
+        return list(buf[:n])
+
+    def _piece(self, token: int) -> bytes:
+        n = llama_cpp.llama_token_to_piece(self._vocab, token, self._piece_buf, 256, 0, True)
+        return self._piece_buf.raw[:max(n, 0)]
+
+    # -- sampling -----------------------------------------------------------------------------
+    def _new_sampler(self, s: "SamplingSettings") -> object:
+        params = llama_cpp.llama_sampler_chain_default_params()
+        params.no_perf = True
+        chain = llama_cpp.llama_sampler_chain_init(params)
+        add = lambda smpl: llama_cpp.llama_sampler_chain_add(chain, smpl)  # noqa: E731
+        if self._grammar:
+            add(llama_cpp.llama_sampler_init_grammar(self._vocab, self._grammar.encode(), b"root"))
+        if s.temperature <= 0:
+            add(llama_cpp.llama_sampler_init_greedy())
+        else:
+            add(llama_cpp.llama_sampler_init_top_k(s.top_k))
+            add(llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
+            add(llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
+            add(llama_cpp.llama_sampler_init_temp(s.temperature))
+            add(llama_cpp.llama_sampler_init_dist(s.seed))
+        return chain
+
+    def _logprob(self, row: int, token: int) -> float:
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, row)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        peak = float(logits.max())
+        return float(logits[token]) - peak - float(np.log(np.exp(logits - peak).sum()))
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _decode(self, items: list[tuple[int, int, int, bool]]) -> None:
+        """Decode ``(token, pos, seq_id, want_logits)`` rows in one ``llama_decode`` call."""
+        if len(items) > self.n_batch:  # pragma: no cover - admission keeps batches in bounds
+            raise RuntimeError(f"batch of {len(items)} tokens exceeds n_batch={self.n_batch}")
+        b = self._batch
+        for i, (tok, pos, seq, logits) in enumerate(items):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = logits
+        b.n_tokens = len(items)
+        rc = llama_cpp.llama_decode(self._ctx, b)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc} (KV cache full?)")
+
+    def _ensure_prefix(self, prompt_tokens: list[int]) -> None:
+        """Evaluate the system-turn prefix into sequence 0 once."""
+        if self._prefix:
+            return
+        marker = self.tokenize(IM_START + "user")
+        for i in range(len(prompt_tokens) - len(marker) + 1):
+            if prompt_tokens[i:i + len(marker)] == marker:
+                self._prefix = prompt_tokens[:i]
+                break
+        if self._prefix:
+            for start in range(0, len(self._prefix), self.n_batch):
+                chunk = self._prefix[start:start + self.n_batch]
+                self._decode([(t, start + p, _PREFIX_SEQ, False) for p, t in enumerate(chunk)])
+
+    def generate(self, prompts: Sequence[str], sampling: "SamplingSettings") -> list["Generation"]:
+        from .extractor import Generation
+
+        results: list[Generation | None] = [None] * len(prompts)
+        queue = deque(range(len(prompts)))
+        tokenized: dict[int, list[int]] = {}
+        slots = [_Slot(seq_id=i + 1) for i in range(self.n_parallel)]
+        max_new = sampling.max_tokens
+        stop_markers = (IM_END.encode(), IM_START.encode())
+
+        def finish(slot: _Slot) -> None:
+            text = bytes(slot.text).decode("utf-8", errors="replace")
+            for marker in (IM_END, IM_START):
+                cut = text.find(marker)
+                if cut >= 0:
+                    text = text[:cut]
+            results[slot.index] = Generation(
+                text=text,
+                token_texts=[p.decode("utf-8", errors="ignore") for p in slot.pieces],
+                token_logprobs=list(slot.logprobs), prompt_tokens=slot.prompt_tokens)
+            if slot.sampler is not None:
+                llama_cpp.llama_sampler_free(slot.sampler)
+            slot.sampler = None
+            slot.index = -1
+            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
+
+        try:
+            while queue or any(s.index >= 0 for s in slots):
+                budget = self.n_batch - sum(len(s.pending) for s in slots if s.index >= 0)
+                for slot in slots:  # refill free slots
+                    if slot.index >= 0 or not queue:
+                        continue
+                    idx = queue[0]
+                    if idx not in tokenized:
+                        tokenized[idx] = self.tokenize(prompts[idx])
+                    tokens = tokenized[idx]
+                    self._ensure_prefix(tokens)
+                    shared = len(self._prefix) if tokens[:len(self._prefix)] == self._prefix else 0
+                    suffix = tokens[shared:]
+                    if len(suffix) > budget:
+                        break  # admitted at a later step, when the batch has room
+                    queue.popleft()
+                    del tokenized[idx]
+                    slot.index, slot.prompt_tokens = idx, len(tokens)
+                    slot.pieces, slot.logprobs, slot.text = [], [], bytearray()
+                    if len(tokens) + 1 > self.n_ctx_seq or not suffix:
+                        finish(slot)  # too long for the context: no answer
+                        continue
+                    if shared:
+                        llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, slot.seq_id, -1, -1)
+                    slot.pos = shared
+                    slot.pending = suffix
+                    slot.sampler = self._new_sampler(sampling)
+                    budget -= len(suffix)
+                rows = []
+                for slot in slots:
+                    if slot.index < 0 or not slot.pending:
+                        continue
+                    n = len(slot.pending)
+                    for j, tok in enumerate(slot.pending):
+                        rows.append((tok, slot.pos + j, slot.seq_id, j == n - 1))
+                    slot.batch_row = len(rows) - 1
+                    slot.pos += n
+                    slot.pending = []
+                if not rows:
+                    continue
+                self._decode(rows)
+                for slot in slots:
+                    if slot.index < 0 or slot.batch_row < 0:
+                        continue
+                    row = slot.batch_row
+                    slot.batch_row = -1
+                    token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
+                    slot.logprobs.append(self._logprob(row, token))
+                    piece = self._piece(token)
+                    if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                        slot.logprobs.pop()
+                        finish(slot)
+                        continue
+                    slot.pieces.append(piece)
+                    slot.text += piece
+                    if (any(m in slot.text for m in stop_markers) or len(slot.pieces) >= max_new
+                            or slot.pos + 1 >= self.n_ctx_seq):
+                        finish(slot)
+                        continue
+                    slot.pending = [token]
+        except BaseException:
+            for slot in slots:
+                if slot.index >= 0:
+                    finish(slot)
+            raise
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if getattr(self, "_batch", None) is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        if self._adapter:
+            llama_cpp.llama_adapter_lora_free(self._adapter)
+            self._adapter = None
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+            self._model = None
+
+    def __del__(self) -> None:  # pragma: no cover
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,204 @@
+"""The GGUF triple extractor: sentence -> prompt -> llama.cpp -> parser -> triples.
+
+One public class, :class:`Extractor`, with keyword-only settings grouped by concern; the
+llama.cpp work happens in a private backend (``ptoie._llama``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import default_model, resolve_model_path
+from .parser import parse_answer
+from .prompt import render_prompt
+from .triple import Triple
+
+
+class ModelLoadError(RuntimeError):
+    """A model or adapter file is missing, is not GGUF, or llama.cpp could not load it."""
+
+
+@dataclass(slots=True)
+class SamplingSettings:
+    """Decoding settings. Defaults are the seed paper's (Melo, Cabral, Claro)."""
+
+    temperature: float = 0.2
+    """0 means greedy decoding."""
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    max_tokens: int = 160
+    """Upper bound of generated tokens per sentence."""
+    seed: int = 0
+    """Each sentence is decoded with this seed, so a sentence's output does not depend on its
+    neighbours or on the order of the corpus."""
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"temperature": self.temperature, "top_p": self.top_p, "min_p": self.min_p,
+                "top_k": self.top_k, "max_tokens": self.max_tokens, "seed": self.seed}
+
+
+@dataclass(slots=True)
+class SentenceResult:
+    """What the extractor made of one sentence."""
+
+    sentence: str
+    triples: list[Triple]
+    raw_output: str
+    rejected_lines: int = 0
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+
+
+@dataclass(slots=True)
+class Generation:
+    """Backend output for one prompt: the text and, per generated token, its text and log-prob."""
+
+    text: str
+    token_texts: list[str] = field(default_factory=list)
+    token_logprobs: list[float] = field(default_factory=list)
+    prompt_tokens: int = 0
+
+
+def line_confidences(generation: Generation) -> list[float | None]:
+    """exp(mean log-prob) of the tokens of each line of ``generation.text`` (split on newlines).
+
+    A token belongs to the line where it starts; newline tokens close a line and are not counted.
+    """
+    lines = generation.text.split("\n")
+    sums = [0.0] * len(lines)
+    counts = [0] * len(lines)
+    line = 0
+    for piece, logprob in zip(generation.token_texts, generation.token_logprobs):
+        if piece.strip() and line < len(lines):
+            sums[line] += logprob
+            counts[line] += 1
+        line += piece.count("\n")
+    return [math.exp(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+def _check_gguf(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise ModelLoadError(f"{what} file not found: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        raise ModelLoadError(
+            f"{what} file is not a GGUF model (first bytes {magic!r}, expected b'GGUF'): {path}"
+        )
+    return path
+
+
+class Extractor:
+    """Extract ``(arg1, rel, arg2)`` triples from Portuguese sentences with a GGUF model.
+
+    Example::
+
+        from ptoie import Extractor
+        ex = Extractor()                      # the shipped default model
+        ex.extract("O Brasil é um país da América do Sul.")
+
+    Args:
+        model_path: GGUF model; None loads the shipped default (``models/default.json``: the
+            embedded SmolLM2-135M-Instruct base plus ptoie's fine-tuned adapter).
+        lora_path: llama.cpp LoRA-adapter GGUF applied on top of ``model_path``. Ignored when
+            ``model_path`` is None (the default's own adapter is used).
+
+        n_ctx: context length in tokens (prompt + answer of the longest batch slot).
+        n_threads: CPU threads; None = all cores of this machine.
+        n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build.
+        n_parallel: sentences decoded together (continuous batching); 1 = one at a time.
+
+        temperature, top_p, min_p, top_k, max_tokens, seed: see :class:`SamplingSettings`.
+
+        grammar: constrain decoding to the answer format (GBNF), so every output parses.
+        verbose: let llama.cpp print its logs.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        # model
+        lora_path: str | os.PathLike[str] | None = None,
+        # hardware
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        n_gpu_layers: int = 0,
+        n_parallel: int = 8,
+        # sampling
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        min_p: float = 0.05,
+        top_k: int = 40,
+        max_tokens: int = 160,
+        seed: int = 0,
+        # output
+        grammar: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        if model_path is None:
+            spec = default_model()
+            model, lora = spec.model_path, spec.lora_path
+        else:
+            model = resolve_model_path(model_path)
+            lora = Path(lora_path).expanduser() if lora_path is not None else None
+        self.model_path = _check_gguf(Path(model), "model")
+        self.lora_path = _check_gguf(lora, "LoRA adapter") if lora is not None else None
+        if n_parallel < 1:
+            raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
+        self.sampling = SamplingSettings(temperature=temperature, top_p=top_p, min_p=min_p,
+                                         top_k=top_k, max_tokens=max_tokens, seed=seed)
+        self.n_parallel = n_parallel
+        self.grammar = grammar
+
+        from ._llama import LlamaBackend  # imported late: keeps `import ptoie` light
+
+        try:
+            self._backend = LlamaBackend(
+                self.model_path, lora_path=self.lora_path, n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1, n_gpu_layers=n_gpu_layers,
+                n_parallel=n_parallel, grammar=grammar, verbose=verbose,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load {self.model_path}"
+                + (f" with adapter {self.lora_path}" if self.lora_path else "")
+                + f": {exc}"
+            ) from exc
+
+    @property
+    def model_id(self) -> str:
+        """Base file name, plus ``+`` adapter file name when one is applied."""
+        name = self.model_path.name
+        return f"{name}+{self.lora_path.name}" if self.lora_path else name
+
+    def extract(self, sentence: str) -> list[Triple]:
+        """Triples of one sentence."""
+        return self.extract_batch([sentence])[0].triples
+
+    def extract_batch(self, sentences: Sequence[str]) -> list[SentenceResult]:
+        """Results for ``sentences``, in order. Decodes up to ``n_parallel`` of them at once."""
+        prompts = [render_prompt(s) for s in sentences]
+        generations = self._backend.generate(prompts, self.sampling)
+        results = []
+        for sentence, gen in zip(sentences, generations):
+            parsed = parse_answer(gen.text, sentence, line_confidences(gen))
+            results.append(SentenceResult(sentence=sentence, triples=parsed.triples,
+                                          raw_output=gen.text, rejected_lines=parsed.rejected,
+                                          generated_tokens=len(gen.token_texts),
+                                          prompt_tokens=gen.prompt_tokens))
+        return results
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> "Extractor":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

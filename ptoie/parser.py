@@ -1,0 +1,80 @@
+"""Model output -> triples. Never raises, whatever the model wrote."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+from .prompt import IM_END, IM_START, NO_TRIPLE
+from .text import find_span
+from .triple import Triple
+
+# Leading list markers a model may add: "-", "*", "•", "1.", "2)".
+_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)])\s+")
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """Triples parsed from one answer, and how many non-empty lines could not be used."""
+
+    triples: list[Triple] = field(default_factory=list)
+    rejected: int = 0
+    duplicates: int = 0
+
+
+def _dedup_key(parts: Sequence[str]) -> tuple[str, ...]:
+    return tuple(" ".join(p.casefold().split()) for p in parts)
+
+
+def parse_line(line: str) -> tuple[str, str, str] | None:
+    """``"a | b | c"`` -> ``("a", "b", "c")``; None for anything that is not exactly one triple."""
+    line = _BULLET_RE.sub("", line.strip())
+    parts = [" ".join(p.split()) for p in line.split("|")]
+    if len(parts) != 3 or not all(parts):
+        return None
+    return parts[0], parts[1], parts[2]
+
+
+def parse_answer(text: str | None, sentence: str | None = None,
+                 line_confidences: Sequence[float | None] | None = None) -> ParseResult:
+    """Parse an assistant answer into triples.
+
+    * one triple per line ``arg1 | rel | arg2``; other non-empty lines are counted in ``rejected``
+      (the :data:`~ptoie.prompt.NO_TRIPLE` line is not a rejection);
+    * text after an end-of-turn marker is ignored; a truncated last line is simply rejected;
+    * identical triples (case and spacing aside) are kept once, the first occurrence wins;
+    * with ``sentence``, each part's character span in it is located (see
+      :func:`ptoie.text.find_span`);
+    * ``line_confidences[i]`` is the confidence of the i-th line of ``text`` (split on ``\\n``).
+    """
+    result = ParseResult()
+    if not text:
+        return result
+    for marker in (IM_END, IM_START):
+        cut = text.find(marker)
+        if cut >= 0:
+            text = text[:cut]
+    seen: set[tuple[str, ...]] = set()
+    for i, raw in enumerate(text.split("\n")):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.casefold().rstrip(".") == NO_TRIPLE:
+            continue
+        parts = parse_line(line)
+        if parts is None:
+            result.rejected += 1
+            continue
+        key = _dedup_key(parts)
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        confidence = None
+        if line_confidences is not None and i < len(line_confidences):
+            confidence = line_confidences[i]
+        spans = [find_span(p, sentence) for p in parts] if sentence else [None, None, None]
+        result.triples.append(Triple(*parts, confidence=confidence, arg1_span=spans[0],
+                                     rel_span=spans[1], arg2_span=spans[2]))
+    return result
