@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 
@@ -10,8 +9,6 @@ from .prompt import IM_END, IM_START, NO_TRIPLE
 from .text import find_span
 from .triple import Triple
 
-# Leading list markers a model may add: "-", "*", "•", "1.", "2)".
-_BULLET_RE = re.compile(r"^\s*(?:[-*•]|\d{1,3}[.)])\s+")
 
 
 @dataclass(slots=True)
@@ -29,7 +26,6 @@ def _dedup_key(parts: Sequence[str]) -> tuple[str, ...]:
 
 def parse_line(line: str) -> tuple[str, str, str] | None:
     """``"a | b | c"`` -> ``("a", "b", "c")``; None for anything that is not exactly one triple."""
-    line = _BULLET_RE.sub("", line.strip())
     parts = [" ".join(p.split()) for p in line.split("|")]
     if len(parts) != 3 or not all(parts):
         return None
