@@ -196,6 +196,13 @@ def load_model(config: TrainConfig, device: str) -> torch.nn.Module:
     """Base model, wrapped in a peft LoRA when ``method: lora``."""
     name, kwargs = resolve_base(config.base_model)
     model = AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32, **kwargs)
+    if "gguf_file" in kwargs:
+        # transformers de-quantises GGUF tensors to float32 on load but still flags the model as
+        # GGUF-quantised, which the Trainer refuses; the weights are plain tensors, so clear the flag.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
