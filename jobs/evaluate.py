@@ -1,0 +1,154 @@
+"""``ptoie-eval``: score a model (or a predictions file) on a gold benchmark; the pre-deploy gate.
+
+    ptoie-eval --model embedded:smollm2 --lora adapter.gguf --min-f1 0.30
+    ptoie-eval --predictions other_system.tsv --bench pud100
+
+Writes report.json, predictions.tsv and pr_curve.png to --out, prints one summary line, and exits
+0 when the gate passes (or no --min-f1 is given), 1 when F1 is below --min-f1, 2 on a usage, data
+or model error. The scorer is documented in docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+import traceback
+from pathlib import Path
+
+PROG = "ptoie-eval"
+EXIT_PASS, EXIT_BELOW_GATE, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    system = parser.add_argument_group("what is evaluated (a model, or --predictions)")
+    system.add_argument("--model", help="GGUF model path or 'embedded:smollm2' (no adapter unless "
+                        "--lora); omitted: the shipped default model (models/default.json)")
+    system.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
+    system.add_argument("--predictions", type=Path, metavar="FILE",
+                        help="score this predictions.tsv instead of running a model")
+
+    bench = parser.add_argument_group("benchmark and gate")
+    bench.add_argument("--bench", default="pud100",
+                       help=f"bundled benchmark ({', '.join(BUNDLED_BENCHMARKS)}) or the path of a gold "
+                       "TSV in the same format (default: pud100)")
+    bench.add_argument("--min-f1", type=float, help="gate: exit 1 when F1 is below this (0..1)")
+    bench.add_argument("--matcher", choices=MATCHERS, default="lexical",
+                       help="matcher of the gate's F1 (default: lexical, Stanovsky et al. 2018)")
+    bench.add_argument("--normalization", choices=NORMALIZATIONS, default="pt",
+                       help="pt: case-folded, contractions split (default); raw: 2018 whitespace tokens")
+    bench.add_argument("--out", type=Path,
+                       help="report directory (default: out/eval/<bench>-<UTC time>)")
+
+    decoding = parser.add_argument_group("decoding (omitted: the Extractor's defaults)")
+    decoding.add_argument("--greedy", action="store_true", help="greedy decoding (temperature 0)")
+    decoding.add_argument("--temperature", type=float)
+    decoding.add_argument("--top-p", type=float)
+    decoding.add_argument("--min-p", type=float)
+    decoding.add_argument("--top-k", type=int)
+    decoding.add_argument("--max-tokens", type=int, help="generated tokens per sentence, at most")
+    decoding.add_argument("--seed", type=int)
+    decoding.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=None,
+                          help="constrain output to the answer format")
+
+    hardware = parser.add_argument_group("hardware (omitted: the Extractor's defaults)")
+    hardware.add_argument("--threads", type=int, dest="n_threads")
+    hardware.add_argument("--n-parallel", type=int, help="sentences decoded together")
+    hardware.add_argument("--n-ctx", type=int)
+    hardware.add_argument("--n-gpu-layers", type=int, help="-1 offloads all layers (GPU build)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def extractor_kwargs(args: argparse.Namespace) -> dict:
+    """Only the settings given on the command line, so the Extractor's own defaults apply otherwise."""
+    names = ("temperature", "top_p", "min_p", "top_k", "max_tokens", "seed", "grammar",
+             "n_threads", "n_parallel", "n_ctx", "n_gpu_layers")
+    kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    if args.greedy:
+        kwargs["temperature"] = 0.0
+    if args.lora is not None:
+        kwargs["lora_path"] = args.lora
+    return kwargs
+
+
+def _usage_error(args: argparse.Namespace) -> str | None:
+    if args.predictions is not None and (args.model or args.lora):
+        return "--predictions scores an existing file: it cannot be combined with --model/--lora"
+    if args.lora is not None and args.model is None:
+        return "--lora needs --model (the shipped default model brings its own adapter)"
+    if args.greedy and args.temperature not in (None, 0.0):
+        return "--greedy and --temperature contradict each other"
+    if args.min_f1 is not None and not 0.0 <= args.min_f1 <= 1.0:
+        return f"--min-f1 must be between 0 and 1, got {args.min_f1}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # usage errors exit 2 with argparse's message
+    problem = _usage_error(args)
+    if problem:
+        parser.print_usage(sys.stderr)
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        return _run(args)
+    except Exception as exc:  # exit 1 must only ever mean "below the gate"
+        traceback.print_exc()
+        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (traceback above)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ptoie.evaluation import (BenchmarkFormatError, GateConfig, evaluate, load_benchmark,
+                                  predictions_from_file, run_extractor)
+
+    gate = GateConfig(matcher=args.matcher, normalization=args.normalization, min_f1=args.min_f1)
+    try:
+        benchmark = load_benchmark(args.bench)
+        if args.predictions is not None:
+            run = predictions_from_file(args.predictions, benchmark)
+        else:
+            from ptoie import Extractor, ModelLoadError
+
+            start = time.perf_counter()
+            try:
+                extractor = Extractor(args.model, **extractor_kwargs(args))
+            except (ModelLoadError, ValueError) as exc:
+                print(f"{PROG}: error: model: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+            load_seconds = time.perf_counter() - start
+            with extractor:
+                run = run_extractor(extractor, benchmark, load_seconds=load_seconds,
+                                    progress=not args.quiet)
+    except (BenchmarkFormatError, FileNotFoundError, IsADirectoryError) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out_dir = args.out or Path("out") / "eval" / f"{benchmark.name}-{stamp}"
+    outcome = evaluate(benchmark, run, gate=gate, out_dir=out_dir)
+
+    s = outcome.gate
+    numbers = (f"{gate.key} P={s.precision:.4f} R={s.recall:.4f} F1={s.f1:.4f} AUC={s.auc:.4f} "
+               f"on {benchmark.name} ({len(benchmark.sentences)} sentences, {s.n_predictions} "
+               f"predictions); report: {outcome.out_dir}")
+    if gate.min_f1 is None:
+        print(f"{PROG}: no gate (--min-f1 not given): {numbers}")
+        return EXIT_PASS
+    if outcome.passed:
+        print(f"{PROG}: PASS: F1 {s.f1:.4f} >= --min-f1 {gate.min_f1}: {numbers}")
+        return EXIT_PASS
+    print(f"{PROG}: FAIL: F1 {s.f1:.4f} is below the gate --min-f1 {gate.min_f1}: {numbers}")
+    return EXIT_BELOW_GATE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
