@@ -226,6 +226,15 @@ def test_predictions_without_confidence_enter_only_at_the_last_point(bench):
     assert s.best_threshold is None
 
 
+def test_auc_starts_at_recall_0_with_the_first_points_precision(bench):
+    preds = [P(S1, "o gato", "come", "o peixe", 0.5),     # hit
+             P(S3, "ele", "choveu", "ontem", 0.5)]        # miss, same confidence
+    s = score(bench, preds, normalization="raw")
+    assert len(s.curve) == 1 and (s.precision, s.recall) == pytest.approx((0.5, 1 / 3))
+    # one point: the area is the rectangle from (0, 0.5) to (1/3, 0.5), not a ramp from (0, 1)
+    assert s.auc == pytest.approx(1 / 6)
+
+
 def test_greedy_one_to_one_in_gold_order(tmp_path):
     path = tmp_path / "g.tsv"
     path.write_text("1\tO rei visitou Lisboa e o Porto.\n"

@@ -101,6 +101,8 @@ def run_extractor(extractor: Any, benchmark: Benchmark, *, load_seconds: float |
 
 def predictions_from_file(path: str | os.PathLike[str], benchmark: Benchmark) -> PredictionRun:
     """An existing predictions TSV, checked against ``benchmark`` (unknown sentences are an error)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"predictions file not found: {path}")
     predictions = read_predictions_tsv(path)
     sentence_of_each_prediction(benchmark, predictions)
     return PredictionRun(predictions=predictions,
