@@ -31,6 +31,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from training.export import export_run
+    merged = None if args.merged is None else [t for t in args.merged.split(",") if t]
+    written = export_run(args.run, out_dir=args.out, base_model=args.base, adapter=args.adapter,
+                         adapter_dtype=args.adapter_dtype, merged=merged,
+                         tokenizer_pre=args.tokenizer_pre, name=args.name)
+    print(json.dumps([f.to_dict() for f in written], indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptoie-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +53,25 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="train (LoRA or FFT) from a YAML config")
     r.add_argument("--config", type=Path, required=True)
     r.set_defaults(func=_run)
+    e = sub.add_parser("export", help="run -> GGUF: LoRA adapter (default for LoRA runs) and/or merged F16/Q8_0",
+                       description="Export runs/X/final to GGUF. A LoRA run gives its llama.cpp adapter by "
+                       "default (use it with the extractor's lora_path on the base GGUF); an FFT run gives "
+                       "the merged model as F16 and Q8_0.")
+    e.add_argument("--run", type=Path, required=True, help="the run's final/ folder (adapter or model)")
+    e.add_argument("--out", type=Path, required=True, help="folder for the .gguf files")
+    e.add_argument("--base", default=None,
+                   help="base the run was trained on (embedded:smollm2 | HF id | folder | .gguf); "
+                        "default: config.base_model of the run's report.json")
+    e.add_argument("--merged", default=None, metavar="f16,q8_0",
+                   help="merged model file types to write (LoRA runs are merged into the base first); "
+                        "default: none for a LoRA run, f16,q8_0 for an FFT run")
+    e.add_argument("--adapter", action=argparse.BooleanOptionalAction, default=None,
+                   help="write the llama.cpp LoRA-adapter GGUF (default: yes for a LoRA run)")
+    e.add_argument("--adapter-dtype", choices=["f16", "f32"], default="f16")
+    e.add_argument("--tokenizer-pre", default=None,
+                   help="llama.cpp pre-tokenizer name when it cannot be detected (gpt2, smollm, qwen2, ...)")
+    e.add_argument("--name", default=None, help="file name stem (default: the run folder's name)")
+    e.set_defaults(func=_export)
     return parser
 
 
