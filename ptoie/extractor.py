@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .grammar import answer_grammar
 from .models import default_model, resolve_model_path
 from .parser import parse_answer
 from .prompt import render_prompt
@@ -162,7 +163,8 @@ class Extractor:
             self._backend = LlamaBackend(
                 self.model_path, lora_path=self.lora_path, n_ctx=n_ctx,
                 n_threads=n_threads or os.cpu_count() or 1, n_gpu_layers=n_gpu_layers,
-                n_parallel=n_parallel, grammar=grammar, verbose=verbose,
+                n_parallel=n_parallel, grammar=answer_grammar() if grammar else None,
+                verbose=verbose,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(

@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jsonschema
 
 from ptoie.conll import BadBlock, read_conll
 from ptoie.prompt import build_messages
@@ -67,6 +66,8 @@ def prepare(sources: Iterable[Path | str], *, validation_fraction: float = 0.01,
     if not 0.0 <= validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction}")
     data = read_conll(list(sources))
+    import jsonschema  # only `prepare` validates records; training just reads them
+
     validator = jsonschema.Draft202012Validator(training_record_schema())
     records: list[dict] = []
     for index, tagged in enumerate(data.sentences):
