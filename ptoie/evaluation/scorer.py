@@ -25,7 +25,8 @@ Stanovsky et al. used it in 2018:
 6. **Best threshold.** The curve point with the highest F1; among equal F1 the higher threshold.
 
 Two deviations from oie-benchmark's code, both bug fixes: a gold sentence with no prediction adds
-its number of gold triples to the misses once (the 2018 code added it once per gold triple), and
+its number of gold triples to the total and to the misses once (the 2018 code added it once per
+gold triple), and
 predictions of sentences outside the benchmark are an error instead of being dropped.
 
 ``carb`` gives graded credit (:func:`~ptoie.evaluation.matchers.carb_credit`) and is scored as CaRB
