@@ -1,0 +1,118 @@
+"""The paper's LoRA shape on Qwen2-0.5B, the shipped training configs, and a real 2-step training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
+
+from training.config import TrainConfig
+from training.prepare import prepare, write_jsonl
+from training.train import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+FIXTURE = Path(__file__).parent / "fixtures" / "training" / "tiny.conll"
+PAPER_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def qwen2_0_5b_config() -> Qwen2Config:
+    """Qwen/Qwen2-0.5B's config.json, field by field (no download)."""
+    return Qwen2Config(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                       num_attention_heads=14, num_key_value_heads=2, max_position_embeddings=131072,
+                       rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True)
+
+
+def test_paper_lora_on_qwen2_0_5b_has_35_192_832_trainable_parameters():
+    from peft import LoraConfig, get_peft_model
+    config = TrainConfig.from_yaml(CONFIGS / "qwen2-0.5b-lora.yaml")
+    with torch.device("meta"):  # shapes only: no memory, no weights
+        model = AutoModelForCausalLM.from_config(qwen2_0_5b_config())
+        model = get_peft_model(model, LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha,
+                                                 lora_dropout=config.lora_dropout, task_type="CAUSAL_LM",
+                                                 target_modules=config.lora_target_modules))
+    trainable, total = model.get_nb_trainable_parameters()
+    assert trainable == 35_192_832  # the paper's figure
+    assert total - trainable == 494_032_768  # Qwen2-0.5B itself (tied embeddings counted once)
+
+
+@pytest.mark.parametrize("name, method, batch, accumulation", [
+    ("qwen2-0.5b-lora", "lora", 16, 4),
+    ("qwen2-0.5b-fft", "fft", 8, 8),
+])
+def test_paper_configs_carry_the_paper_settings(name, method, batch, accumulation):
+    config = TrainConfig.from_yaml(CONFIGS / f"{name}.yaml")
+    assert config.method == method and config.base_model == "Qwen/Qwen2-0.5B"
+    assert (config.per_device_batch_size, config.gradient_accumulation_steps) == (batch, accumulation)
+    assert config.per_device_batch_size * config.gradient_accumulation_steps == 64
+    assert (config.learning_rate, config.lr_scheduler, config.epochs, config.warmup_steps) == (5e-5, "cosine", 3, 10)
+    assert (config.precision, config.optimizer, config.gradient_checkpointing) == ("bf16", "paged_adamw_8bit", True)
+    if method == "lora":
+        assert (config.lora_r, config.lora_alpha, config.lora_dropout) == (64, 128, 0.05)
+        assert config.lora_target_modules == PAPER_TARGETS
+
+
+def test_cpu_fft_config_fits_a_cpu():
+    config = TrainConfig.from_yaml(CONFIGS / "smollm2-135m-fft-cpu.yaml")
+    assert (config.method, config.base_model, config.device) == ("fft", "embedded:smollm2", "cpu")
+    assert (config.precision, config.optimizer) == ("fp32", "adamw_torch")
+    assert config.max_minutes is not None and config.threads is not None
+
+
+# --- a real (tiny) training run ------------------------------------------------------------------
+
+def _tiny_llama_folder(folder: Path) -> Path:
+    """A 2-layer random Llama and a 300-token byte-level BPE tokenizer with the ChatML markers."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.train_from_iterator(
+        ["Ele mora no Rio.", "Ela canta.", "Extraia as triplas (sujeito | relação | objeto) da frase."],
+        trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    hf_tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>",
+                                           pad_token="<|endoftext|>")
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=len(hf_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True))
+    model.save_pretrained(folder)
+    hf_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture()
+def restore_torch_threads():
+    """train() applies ``threads`` process-wide; put the previous value back for later tests."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_two_step_lora_training_writes_report_and_resumes(tmp_path, restore_torch_threads):
+    base = _tiny_llama_folder(tmp_path / "base")
+    data = prepare([FIXTURE], validation_fraction=0.5, seed=3)
+    write_jsonl(data.train, tmp_path / "train.jsonl")
+    write_jsonl(data.validation, tmp_path / "val.jsonl")
+    settings = dict(base_model=str(base), method="lora", lora_r=4, lora_alpha=8,
+                    train_file=str(tmp_path / "train.jsonl"), validation_file=str(tmp_path / "val.jsonl"),
+                    max_length=512, learning_rate=1e-3, warmup_steps=0, per_device_batch_size=1,
+                    logging_steps=1, save_steps=1, device="cpu", threads=1, output_dir=str(tmp_path / "run"))
+
+    report = train(TrainConfig.from_dict({**settings, "max_steps": 2}))
+    run = tmp_path / "run"
+    assert report["global_steps"] == 2 and report["resumed_from"] is None
+    assert json.loads((run / "report.json").read_text())["global_steps"] == 2
+    assert (run / "loss.png").stat().st_size > 0
+    assert (run / "final" / "adapter_config.json").is_file()
+    assert (run / "final" / "tokenizer.json").is_file()
+    assert report["trainable_parameters"] == 2 * 4 * (  # r=4 on the 7 projections of 2 layers
+        (32 + 32) + (32 + 16) + (32 + 16) + (32 + 32) + 3 * (32 + 64))
+    assert report["validation_loss"] is not None and report["train_loss"] > 0
+
+    resumed = train(TrainConfig.from_dict({**settings, "max_steps": 3}))
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert resumed["global_steps"] == 3
