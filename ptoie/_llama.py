@@ -47,7 +47,8 @@ class _Slot:
     index: int = -1              # position of the prompt in the request, -1 when free
     pos: int = 0                 # next KV position
     pending: list[int] = field(default_factory=list)   # tokens to feed at the next decode
-    sampler: object = None
+    sampler: object = None       # sampling chain, without the grammar
+    grammar: object = None       # grammar sampler (None: unconstrained)
     pieces: list[bytes] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     text: bytearray = field(default_factory=bytearray)
@@ -97,6 +98,10 @@ class LlamaBackend:
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
         self._grammar = grammar
+        # Candidate buffer (llama_token_data layout) for the rare steps that need the full grammar pass.
+        self._candidates = np.zeros(self.n_vocab, dtype=np.dtype(
+            [("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True))
+        self._candidates["id"] = np.arange(self.n_vocab, dtype=np.int32)
         self._prefix: list[int] = []
         self._piece_buf = ctypes.create_string_buffer(256)
 
@@ -116,12 +121,11 @@ class LlamaBackend:
 
     # -- sampling -----------------------------------------------------------------------------
     def _new_sampler(self, s: "SamplingSettings") -> object:
+        """The sampling chain of one slot (the grammar is kept apart, see :meth:`_sample`)."""
         params = llama_cpp.llama_sampler_chain_default_params()
         params.no_perf = True
         chain = llama_cpp.llama_sampler_chain_init(params)
         add = lambda smpl: llama_cpp.llama_sampler_chain_add(chain, smpl)  # noqa: E731
-        if self._grammar:
-            add(llama_cpp.llama_sampler_init_grammar(self._vocab, self._grammar.encode(), b"root"))
         if s.temperature <= 0:
             add(llama_cpp.llama_sampler_init_greedy())
         else:
@@ -131,6 +135,38 @@ class LlamaBackend:
             add(llama_cpp.llama_sampler_init_temp(s.temperature))
             add(llama_cpp.llama_sampler_init_dist(s.seed))
         return chain
+
+    def _new_grammar(self) -> object:
+        if not self._grammar:
+            return None
+        grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, self._grammar.encode(), b"root")
+        if not grammar:
+            raise ValueError("llama.cpp rejected the answer grammar (GBNF)")
+        return grammar
+
+    def _sample(self, slot: _Slot, row: int) -> int:
+        """Next token of ``slot``: sample unconstrained, and only when the grammar rejects that token
+        resample with the grammar applied to the whole vocabulary (llama.cpp's own common sampler
+        does the same). Same result as grammar-first sampling, at a fraction of its cost: a trained
+        model's choice is almost always already well-formed."""
+        token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
+        if slot.grammar is None:
+            return token
+        one = llama_cpp.llama_token_data(token, 0.0, 0.0)
+        single = llama_cpp.llama_token_data_array(ctypes.pointer(one), 1, -1, False)
+        llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(single))
+        if not np.isfinite(one.logit):
+            cand = self._candidates
+            cand["logit"] = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
+                                                  shape=(self.n_vocab,))
+            cand["id"] = np.arange(self.n_vocab, dtype=np.int32)  # samplers may reorder in place
+            full = llama_cpp.llama_token_data_array(
+                cand.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), self.n_vocab, -1, False)
+            llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(full))
+            llama_cpp.llama_sampler_apply(slot.sampler, ctypes.byref(full))
+            token = full.data[full.selected].id
+        llama_cpp.llama_sampler_accept(slot.grammar, token)
+        return token
 
     def _logprob(self, row: int, token: int) -> float:
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, row)
@@ -189,9 +225,10 @@ class LlamaBackend:
                 text=text,
                 token_texts=[p.decode("utf-8", errors="ignore") for p in slot.pieces],
                 token_logprobs=list(slot.logprobs), prompt_tokens=slot.prompt_tokens)
-            if slot.sampler is not None:
-                llama_cpp.llama_sampler_free(slot.sampler)
-            slot.sampler = None
+            for sampler in (slot.sampler, slot.grammar):
+                if sampler is not None:
+                    llama_cpp.llama_sampler_free(sampler)
+            slot.sampler = slot.grammar = None
             slot.index = -1
             llama_cpp.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
 
@@ -222,6 +259,7 @@ class LlamaBackend:
                     slot.pos = shared
                     slot.pending = suffix
                     slot.sampler = self._new_sampler(sampling)
+                    slot.grammar = self._new_grammar()
                     budget -= len(suffix)
                 rows = []
                 for slot in slots:
@@ -241,7 +279,7 @@ class LlamaBackend:
                         continue
                     row = slot.batch_row
                     slot.batch_row = -1
-                    token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
+                    token = self._sample(slot, row)
                     slot.logprobs.append(self._logprob(row, token))
                     piece = self._piece(token)
                     if llama_cpp.llama_vocab_is_eog(self._vocab, token):

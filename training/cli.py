@@ -10,14 +10,18 @@ from pathlib import Path
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from ptoie.evaluation.benchmark import write_gold_tsv
     from training.prepare import prepare, validation_path, write_jsonl
     data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed)
     write_jsonl(data.train, args.out)
     write_jsonl(data.validation, validation_path(args.out))
+    gold = validation_path(args.out).with_suffix(".gold.tsv")
+    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation), gold)
     for bad in data.bad_blocks:
         print(f"bad block: {bad}", file=sys.stderr)
     print(json.dumps({**data.summary(), "train_file": str(args.out),
-                      "validation_file": str(validation_path(args.out))}, indent=2))
+                      "validation_file": str(validation_path(args.out)),
+                      "validation_gold": str(gold)}, indent=2))
     return 0
 
 

@@ -42,6 +42,8 @@ AdapterDType = Literal["f16", "f32"]
 
 MODEL_FILE_TYPES: tuple[ModelFileType, ...] = ("f16", "q8_0")
 _LLAMA_FILE_TYPE = {"f16": gguf.LlamaFileType.MOSTLY_F16, "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+_GENERIC_RUN_FOLDERS = ("final", "adapter", "model")
+"""Run folders named after their role: exported files take the name of the folder above them."""
 _LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -408,9 +410,13 @@ def run_base_model(run_dir: Path, base_model: str | None) -> str | None:
     if base_model:
         return base_model
     report = run_dir.parent / "report.json"
-    if report.is_file():
-        return json.loads(report.read_text(encoding="utf-8"))["config"]["base_model"]
-    return None
+    if not report.is_file():
+        return None
+    recorded = json.loads(report.read_text(encoding="utf-8"))["config"]["base_model"]
+    if recorded.endswith(".gguf") and not Path(recorded).is_file():
+        raise ExportError(f"{report} names base_model {recorded!r}, which is not on this machine "
+                          "(trained elsewhere?): pass --base (e.g. embedded:smollm2)")
+    return recorded
 
 
 def base_gguf_path(base_model: str) -> Path | None:
@@ -472,7 +478,7 @@ def export_run(run_dir: Path | str, *, out_dir: Path | str,
         raise ExportError(f"{run_dir} is a full fine-tune: there is no adapter to export (use merged)")
     if not adapter and not merged:
         raise ExportError("nothing to export: ask for the adapter and/or merged file types")
-    name = name or (run_dir.parent.name if run_dir.name == "final" else run_dir.name)
+    name = name or (run_dir.parent.name if run_dir.name in _GENERIC_RUN_FOLDERS else run_dir.name)
     written: list[ExportedFile] = []
     if adapter:
         path = out_dir / f"{name}-lora-{adapter_dtype}.gguf"

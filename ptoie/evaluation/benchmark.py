@@ -157,6 +157,22 @@ def load_benchmark(bench: str | os.PathLike[str]) -> Benchmark:
     return read_gold_tsv(path)
 
 
+def write_gold_tsv(sentences: Iterable[tuple[str, Iterable[tuple[str, str, str]]]],
+                   path: str | os.PathLike[str]) -> None:
+    """Write ``(sentence, triples)`` pairs as a gold TSV that :func:`read_gold_tsv` (and so
+    ``ptoie-eval --bench PATH``) reads: IDs 1..N, every triple a valid candidate. Sentences that
+    are equal once spaces and punctuation are removed are merged under the first."""
+    merged: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}
+    for sentence, triples in sentences:
+        entry = merged.setdefault(sentence_key(sentence), (_field(sentence), []))
+        entry[1].extend(tuple(_field(p) for p in t[:3]) for t in triples)
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for number, (sentence, triples) in enumerate(merged.values(), start=1):
+            fh.write(f"{number}\t{sentence}\n")
+            for arg1, rel, arg2 in dict.fromkeys(triples):
+                fh.write(f"{arg1}\t{rel}\t{arg2}\t1\t1\t0\n")
+
+
 def _field(text: str) -> str:
     """A TSV field: tabs and line breaks inside a triple part become spaces."""
     return " ".join(text.split())
