@@ -58,7 +58,7 @@ class _Slot:
 
 class LlamaBackend:
     def __init__(self, model_path: Path, *, lora_path: Path | None, n_ctx: int, n_threads: int,
-                 n_gpu_layers: int, n_parallel: int, grammar: str | None, verbose: bool) -> None:
+                 n_gpu_layers: int, n_parallel: int, n_batch: int, grammar: str | None, verbose: bool) -> None:
         _init_backend(verbose)
         self._model = self._ctx = self._adapter = None
         mparams = llama_cpp.llama_model_default_params()
@@ -71,7 +71,7 @@ class LlamaBackend:
 
         self.n_parallel = n_parallel
         self.n_ctx_seq = n_ctx
-        self.n_batch = max(512, n_ctx)
+        self.n_batch = n_batch
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = n_ctx * (n_parallel + 1)
         cparams.n_batch = self.n_batch
@@ -205,6 +205,41 @@ class LlamaBackend:
                 chunk = self._prefix[start:start + self.n_batch]
                 self._decode([(t, start + p, _PREFIX_SEQ, False) for p, t in enumerate(chunk)])
 
+    def prompt_eval(self, prompts: Sequence[str]) -> tuple[int, float]:
+        """Evaluate only the non-shared part of each prompt (no sampling), ``n_parallel`` prompts per
+        ``llama_decode`` as :meth:`generate` admits them, and return ``(tokens, seconds)``.
+
+        The throughput reference of ``bench/throughput.py``: the rate at which this model processes
+        tokens in long batches, which generation can approach but not beat."""
+        import time
+
+        token_lists = [self.tokenize(p) for p in prompts]
+        if token_lists:
+            self._ensure_prefix(token_lists[0])
+        suffixes = [t[len(self._prefix):] if t[:len(self._prefix)] == self._prefix else t
+                    for t in token_lists]
+        n_tokens, seconds = 0, 0.0
+        for start in range(0, len(suffixes), self.n_parallel):
+            group = [s for s in suffixes[start:start + self.n_parallel] if s]
+            rows: list[tuple[int, int, int, bool]] = []
+            began = time.perf_counter()
+            for i, suffix in enumerate(group):
+                seq = i + 1
+                if self._prefix:
+                    llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, seq, -1, -1)
+                for j, tok in enumerate(suffix):
+                    if len(rows) == self.n_batch:
+                        self._decode(rows)
+                        rows = []
+                    rows.append((tok, len(self._prefix) + j, seq, j == len(suffix) - 1))
+            if rows:
+                self._decode(rows)
+            seconds += time.perf_counter() - began
+            n_tokens += sum(len(s) for s in group)
+            for i in range(len(group)):
+                llama_cpp.llama_memory_seq_rm(self._mem, i + 1, -1, -1)
+        return n_tokens, seconds
+
     def generate(self, prompts: Sequence[str], sampling: "SamplingSettings") -> list["Generation"]:
         from .extractor import Generation
 
@@ -245,7 +280,7 @@ class LlamaBackend:
                     self._ensure_prefix(tokens)
                     shared = len(self._prefix) if tokens[:len(self._prefix)] == self._prefix else 0
                     suffix = tokens[shared:]
-                    if len(suffix) > budget:
+                    if len(suffix) > budget and budget < self.n_batch:
                         break  # admitted at a later step, when the batch has room
                     queue.popleft()
                     del tokenized[idx]
@@ -262,15 +297,17 @@ class LlamaBackend:
                     slot.grammar = self._new_grammar()
                     budget -= len(suffix)
                 rows = []
-                for slot in slots:
-                    if slot.index < 0 or not slot.pending:
+                for slot in slots:  # a suffix longer than n_batch is fed over several steps
+                    take = slot.pending[:self.n_batch - len(rows)] if slot.index >= 0 else []
+                    if not take:
                         continue
-                    n = len(slot.pending)
-                    for j, tok in enumerate(slot.pending):
-                        rows.append((tok, slot.pos + j, slot.seq_id, j == n - 1))
-                    slot.batch_row = len(rows) - 1
-                    slot.pos += n
-                    slot.pending = []
+                    complete = len(take) == len(slot.pending)
+                    for j, tok in enumerate(take):
+                        rows.append((tok, slot.pos + j, slot.seq_id, complete and j == len(take) - 1))
+                    if complete:
+                        slot.batch_row = len(rows) - 1
+                    slot.pos += len(take)
+                    slot.pending = slot.pending[len(take):]
                 if not rows:
                     continue
                 self._decode(rows)

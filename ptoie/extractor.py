@@ -113,6 +113,8 @@ class Extractor:
         n_threads: CPU threads; None = all cores of this machine.
         n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build.
         n_parallel: sentences decoded together (continuous batching); 1 = one at a time.
+        n_batch: most tokens per ``llama_decode`` call (prompt suffixes of newly admitted
+            sentences plus one token per running sentence); None = max(512, n_ctx).
 
         temperature, top_p, min_p, top_k, max_tokens, seed: see :class:`SamplingSettings`.
 
@@ -131,6 +133,7 @@ class Extractor:
         n_threads: int | None = None,
         n_gpu_layers: int = 0,
         n_parallel: int = 8,
+        n_batch: int | None = None,
         # sampling
         temperature: float = 0.2,
         top_p: float = 0.95,
@@ -152,6 +155,8 @@ class Extractor:
         self.lora_path = _check_gguf(lora, "LoRA adapter") if lora is not None else None
         if n_parallel < 1:
             raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
+        if n_batch is not None and n_batch < n_parallel:
+            raise ValueError(f"n_batch must be >= n_parallel ({n_parallel}), got {n_batch}")
         self.sampling = SamplingSettings(temperature=temperature, top_p=top_p, min_p=min_p,
                                          top_k=top_k, max_tokens=max_tokens, seed=seed)
         self.n_parallel = n_parallel
@@ -163,7 +168,8 @@ class Extractor:
             self._backend = LlamaBackend(
                 self.model_path, lora_path=self.lora_path, n_ctx=n_ctx,
                 n_threads=n_threads or os.cpu_count() or 1, n_gpu_layers=n_gpu_layers,
-                n_parallel=n_parallel, grammar=answer_grammar() if grammar else None,
+                n_parallel=n_parallel, n_batch=n_batch or max(512, n_ctx),
+                grammar=answer_grammar() if grammar else None,
                 verbose=verbose,
             )
         except (ValueError, RuntimeError, OSError) as exc:
