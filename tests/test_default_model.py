@@ -1,0 +1,37 @@
+"""The shipped default (models/default.json): the embedded base plus ptoie's fine-tuned adapter."""
+
+from __future__ import annotations
+
+import gguf
+import pytest
+
+from ptoie import Extractor
+from ptoie.models import default_model
+
+pytestmark = pytest.mark.slow
+
+
+def test_default_is_the_embedded_base_with_the_shipped_lora_adapter():
+    spec = default_model()
+    assert spec.model_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert spec.lora_path is not None and spec.lora_path.is_file()
+    fields = gguf.GGUFReader(spec.lora_path).fields
+    assert bytes(fields["general.type"].parts[-1]).decode() == "adapter"
+    assert bytes(fields["adapter.type"].parts[-1]).decode() == "lora"
+
+
+def test_default_model_extracts_the_obvious_triples():
+    """The untrained base emits no parseable triple at all (docs/evaluation.md); the fine-tuned
+    default must find the one fact of each of these simple sentences."""
+    sentences = ["Machado de Assis escreveu Dom Casmurro.",
+                 "A Universidade de São Paulo foi fundada em 1934.",
+                 "O Brasil é o maior país da América do Sul."]
+    with Extractor(temperature=0, max_tokens=48, n_parallel=3) as ex:
+        assert ex.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf+ptoie-smollm2-135m-lora-f16.gguf"
+        results = ex.extract_batch(sentences)
+    parts = [[t.parts for t in r.triples] for r in results]
+    assert parts[0] == [("Machado de Assis", "escreveu", "Dom Casmurro")]
+    assert ("A Universidade de São Paulo", "foi fundada em", "1934") in parts[1]
+    assert any(arg1 == "O Brasil" and rel.startswith("é") for arg1, rel, _ in parts[2]), parts[2]
+    assert all(r.rejected_lines == 0 for r in results)
+    assert all(0 < t.confidence <= 1 for r in results for t in r.triples)
