@@ -1,0 +1,124 @@
+"""``ptoie-batch``: turn a text collection into a knowledge graph on Ray workers.
+
+    ptoie-batch corpus/ --out kg.ttl          # kg.ttl, kg.parquet/, kg.graphml, kg.json
+
+Inputs: files and directories (recursive) of .txt (a document per file), .jsonl (a document per
+line) and .parquet (a document per row), each optionally gzip-compressed. Rerunning the same
+command resumes: finished documents are skipped. See docs/batch.md.
+
+exit status: 0 every document processed; 3 completed, but some documents or files were skipped
+(each is a line on stderr and a record in the errors file); 2 usage error (bad flags, model not
+found, settings differ from the run being resumed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+
+
+def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
+                       help="files or directories: .txt, .jsonl, .parquet, optionally .gz")
+    group.add_argument("--text-field", default="text",
+                       help="JSONL key / Parquet column with the text (default: text)")
+    group.add_argument("--id-field", default="id",
+                       help="JSONL key / Parquet column with the document id; where missing the id "
+                            "is path:line (default: id)")
+    group.add_argument("--limit", type=int, help="process only the first N documents")
+    group.add_argument("--max-sentence-chars", type=int, default=600,
+                       help="longer sentences are cut at ; : , or skipped (default: 600)")
+    group.add_argument("--long-sentences", choices=["split", "skip"], default="split",
+                       help="what to do with a sentence over --max-sentence-chars (default: split)")
+    group.add_argument("--max-line-bytes", type=int, default=500_000,
+                       help="a longer line skips its document (default: 500000)")
+    group.add_argument("--max-document-bytes", type=int, default=20_000_000,
+                       help="larger .txt documents are skipped (default: 20000000)")
+
+
+def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("--out", type=Path, required=True,
+                       help="RDF file, .ttl (Turtle) or .nt (N-Triples); the other outputs go next "
+                            "to it by default")
+    group.add_argument("--parquet", type=Path, dest="parquet_dir",
+                       help="Parquet dataset folder (default: <out stem>.parquet/)")
+    group.add_argument("--graphml", type=Path, help="GraphML file (default: <out stem>.graphml)")
+    group.add_argument("--node-link", type=Path,
+                       help="node-link JSON file (default: <out stem>.json)")
+    group.add_argument("--errors", type=Path,
+                       help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
+    group.add_argument("--overwrite", action="store_true",
+                       help="start over instead of resuming the run in the Parquet folder")
+
+
+def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Ray")
+    group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
+                                         "local Ray)")
+    group.add_argument("--workers", type=int, default=1, help="extractor actors (default: 1)")
+    group.add_argument("--threads-per-worker", type=int,
+                       help="CPU threads (Ray num_cpus) per actor (default: cores / workers)")
+    group.add_argument("--gpus-per-worker", type=float, default=0.0,
+                       help="GPUs per actor, e.g. 0.25; > 0 offloads all layers (default: 0)")
+    group.add_argument("--batch-sentences", type=int, default=32,
+                       help="sentences per batch and shard (default: 32)")
+    group.add_argument("--object-store-mb", type=int, default=128,
+                       help="object store of a local Ray, MB (default: 128)")
+
+
+def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model and decoding flags, as ``ptoie extract`` names them."""
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="GGUF model path or embedded:smollm2 (default: the "
+                                       "shipped model)")
+    model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
+    model.add_argument("--n-parallel", type=int, default=8,
+                       help="sentences decoded together per worker (default: 8)")
+    model.add_argument("--n-ctx", type=int, default=2048, help="context tokens (default: 2048)")
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument("--temperature", type=float, default=0.2, help="0 = greedy (default 0.2)")
+    sampling.add_argument("--top-p", type=float, default=0.95)
+    sampling.add_argument("--min-p", type=float, default=0.05)
+    sampling.add_argument("--top-k", type=int, default=40)
+    sampling.add_argument("--max-tokens", type=int, default=160,
+                          help="generated tokens per sentence at most (default: 160)")
+    sampling.add_argument("--seed", type=int, default=0)
+    sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
+                          help="constrain output to the answer format (default: on)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ptoie-batch", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_input_arguments(parser)
+    _add_output_arguments(parser)
+    _add_ray_arguments(parser)
+    add_extractor_arguments(parser)
+    run = parser.add_argument_group("run")
+    run.add_argument("--dry-run", action="store_true",
+                     help="count documents and sentences only (no model, no Ray)")
+    run.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                     help="progress bar on stderr (default: auto = when a terminal)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = BatchConfig(**{name: value for name, value in vars(args).items()}
+                         | {"inputs": tuple(args.inputs)})
+    try:
+        summary = run_batch(config)
+    except BatchUsageError as exc:
+        print(f"ptoie-batch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(summary.render())
+    return summary.exit_code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
