@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -119,9 +120,9 @@ def _problems(items):
 
 
 def test_file_kind_handles_gz():
-    assert file_kind(__import__("pathlib").Path("a/b.JSONL.gz")) == ("jsonl", True)
-    assert file_kind(__import__("pathlib").Path("a/b.txt")) == ("txt", False)
-    assert file_kind(__import__("pathlib").Path("a/b.csv"))[0] is None
+    assert file_kind(Path("a/b.JSONL.gz")) == ("jsonl", True)
+    assert file_kind(Path("a/b.txt")) == ("txt", False)
+    assert file_kind(Path("a/b.csv"))[0] is None
 
 
 def test_all_formats_recursive_with_stable_ids(tmp_path):
