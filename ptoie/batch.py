@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -426,7 +427,7 @@ class ShardStore:
         self.directory = directory
         self.entries: dict[str, ManifestEntry] = {}
         self.removed_orphans: list[str] = []
-        self._run = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+        self._run = f"{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}"  # unique per run
         self._seq = 0
 
     @property

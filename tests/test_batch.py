@@ -1,0 +1,338 @@
+"""The batch job: outputs, resume, crash safety, bad input, exit codes, CLI.
+
+Job-logic tests inject a deterministic fake extractor through the in-process worker pool (same
+ExtractorWorker code as the Ray actors). The slow tests run the real ``ptoie-batch`` command with
+Ray workers and the shipped GGUF model, and ``kill -9`` it in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import networkx as nx
+import pyarrow.dataset as ds
+import pytest
+from rdflib import RDF, Graph
+
+from jobs.batch import main
+from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, BatchConfig, BatchUsageError, ExtractorWorker,
+                         InProcessWorkerPool, ShardStore, group_batches, run_batch, PreparedDocument)
+from ptoie.extractor import SentenceResult
+from ptoie.triple import Triple
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class FakeExtractor:
+    """Deterministic stand-in: "A B resto." -> (A, B, resto); a sentence with EXPLODE raises."""
+
+    model_id = "fake.gguf"
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def extract_batch(self, sentences):
+        results = []
+        for sentence in sentences:
+            if "EXPLODE" in sentence:
+                raise RuntimeError("the model crashed")
+            words = sentence.rstrip(".").split()
+            triples = [Triple(words[0], words[1], " ".join(words[2:]), 0.75)] if len(words) >= 3 else []
+            raw = "\n".join(" | ".join(t.parts) for t in triples) or "NENHUMA"
+            results.append(SentenceResult(sentence=sentence, triples=triples, raw_output=raw))
+        return results
+
+
+def fake_pool(config: BatchConfig) -> InProcessWorkerPool:
+    return InProcessWorkerPool(ExtractorWorker(config.extractor_kwargs(), FakeExtractor))
+
+
+def write_corpus(root: Path) -> Path:
+    corpus = root / "corpus"
+    corpus.mkdir(parents=True)
+    (corpus / "a.txt").write_text("Lisboa fica em Portugal. O Porto fica no Norte.\n\nFim.",
+                                  encoding="utf-8")
+    lines = [{"id": f"doc-{i}", "text": f"Cidade{i} tem rio{i}. Rio{i} corre para o mar."}
+             for i in range(5)]
+    (corpus / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    (corpus / "c.jsonl.gz").write_bytes(gzip.compress(
+        json.dumps({"text": "Camões escreveu Os Lusíadas."}).encode() + b"\n"))
+    return corpus
+
+
+def make_config(tmp_path: Path, corpus: Path, **overrides) -> BatchConfig:
+    settings = dict(inputs=(corpus,), out=tmp_path / "out" / "kg.ttl", model="embedded:smollm2",
+                    batch_sentences=3, progress="never")
+    return BatchConfig(**(settings | overrides))
+
+
+def triple_rows(config: BatchConfig) -> list[tuple]:
+    table = ds.dataset(config.parquet_path, format="parquet").to_table()
+    return sorted((r["doc_id"], r["sentence_id"], r["extraction_index"], r["arg1"], r["rel"],
+                   r["arg2"]) for r in table.to_pylist())
+
+
+def output_counts(config: BatchConfig) -> dict[str, int]:
+    rdf = Graph().parse(config.out, format="turtle" if config.out.suffix == ".ttl" else "nt")
+    node_link = json.loads(config.node_link_path.read_text(encoding="utf-8"))
+    return {"parquet": len(triple_rows(config)),
+            "rdf": len(set(rdf.subjects(RDF.type, RDF.Statement))),
+            "graphml": nx.read_graphml(config.graphml_path, force_multigraph=True).number_of_edges(),
+            "node-link": len(node_link["edges"])}
+
+
+def manifest(config: BatchConfig) -> dict[str, tuple]:
+    lines = (config.parquet_path / ShardStore.MANIFEST).read_text(encoding="utf-8").splitlines()
+    entries = {e["doc_id"]: e for e in map(json.loads, lines)}
+    return {d: (e["sentences"], e["triples"], e["outputs_sha256"]) for d, e in entries.items()}
+
+
+# -- job logic (fake extractor, no Ray) -------------------------------------------------------
+def test_run_writes_parquet_rdf_and_graphs_with_the_same_triples(tmp_path):
+    config = make_config(tmp_path, write_corpus(tmp_path))
+    summary = run_batch(config, pool_factory=fake_pool)
+    assert summary.exit_code == EXIT_OK
+    assert (summary.documents, summary.documents_processed, summary.documents_skipped) == (7, 7, 0)
+    assert summary.sentences == 3 + 5 * 2 + 1
+    # every sentence of >= 3 words gives one triple; "Fim." gives none
+    assert summary.triples == summary.triples_total == 13
+    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "graphml", "node-link"], 13)
+    assert summary.counts == output_counts(config)
+    assert ("doc-3", 1, 0, "Rio3", "corre", "para o mar") in triple_rows(config)
+    assert ("a.txt", 1, 0, "O", "Porto", "fica no Norte") in triple_rows(config)
+    assert ("c.jsonl.gz:1", 0, 0, "Camões", "escreveu", "Os Lusíadas") in triple_rows(config)
+    assert config.errors_path.read_text() == ""
+    shards = sorted(p.name for p in config.parquet_path.glob("part-*.parquet"))
+    assert len(shards) == 4  # batches of >= 3 sentences: [a.txt], [doc-0, doc-1], [doc-2, doc-3], [doc-4, c]
+    assert "kg.parquet" in summary.render() and "13 in the graph" in summary.render()
+
+
+def test_rerun_resumes_and_only_new_or_changed_documents_are_extracted(tmp_path):
+    corpus = write_corpus(tmp_path)
+    config = make_config(tmp_path, corpus)
+    run_batch(config, pool_factory=fake_pool)
+    first = triple_rows(config)
+
+    again = run_batch(config, pool_factory=fake_pool)
+    assert (again.documents_processed, again.documents_resumed, again.sentences) == (0, 7, 0)
+    assert triple_rows(config) == first and again.triples_total == len(first)
+
+    (corpus / "new.txt").write_text("Braga fica no Minho.", encoding="utf-8")
+    (corpus / "a.txt").write_text("Évora fica no Alentejo.", encoding="utf-8")  # changed content
+    third = run_batch(config, pool_factory=fake_pool)
+    assert third.documents_processed == 2 and third.documents_resumed == 6
+    rows = triple_rows(config)
+    assert [r for r in rows if r[0] == "a.txt"] == [("a.txt", 0, 0, "Évora", "fica", "no Alentejo")]
+    assert ("new.txt", 0, 0, "Braga", "fica", "no Minho") in rows
+    assert len(rows) == len(first) - 2 + 2  # a.txt had 2 triples, now 1; new.txt adds 1
+    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "graphml", "node-link"], len(rows))
+
+
+def test_crash_after_a_shard_is_written_loses_and_duplicates_nothing(tmp_path, monkeypatch):
+    corpus = write_corpus(tmp_path)
+    clean = make_config(tmp_path / "clean", corpus)
+    run_batch(clean, pool_factory=fake_pool)
+
+    crashed = make_config(tmp_path / "crashed", corpus)
+    real_commit = ShardStore.commit
+    calls = []
+
+    def commit_then_die(self, table, entries):
+        calls.append(1)
+        if len(calls) == 3:  # the shard is renamed into place, the manifest line never written
+            from ptoie.sinks import write_parquet_shard
+            write_parquet_shard(table, self.directory, "part-crash-000001.parquet")
+            raise KeyboardInterrupt
+        return real_commit(self, table, entries)
+
+    monkeypatch.setattr(ShardStore, "commit", commit_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(crashed, pool_factory=fake_pool)
+    monkeypatch.setattr(ShardStore, "commit", real_commit)
+    # a kill in the middle of the manifest append leaves a partial last line
+    with open(crashed.parquet_path / ShardStore.MANIFEST, "a", encoding="utf-8") as fh:
+        fh.write('{"doc_id": "doc-9", "sha2')
+    (crashed.parquet_path / ".part-x.parquet.tmp-1").write_bytes(b"half a shard")
+
+    resumed = run_batch(crashed, pool_factory=fake_pool)
+    assert resumed.exit_code == EXIT_OK and resumed.documents_resumed == 3
+    assert triple_rows(crashed) == triple_rows(clean)
+    assert manifest(crashed) == manifest(clean)
+    assert not (crashed.parquet_path / "part-crash-000001.parquet").exists()
+    assert not list(crashed.parquet_path.glob(".part-*"))
+    assert output_counts(crashed) == output_counts(clean)
+
+
+def test_bad_input_is_skipped_recorded_and_exits_3(tmp_path, capsys):
+    corpus = write_corpus(tmp_path)
+    (corpus / "latin1.txt").write_bytes("Ola\nSão Paulo é grande.".encode("latin-1"))
+    (corpus / "binary.txt").write_bytes(b"\x00\x01\x02")
+    (corpus / "empty.txt").write_text("")
+    (corpus / "huge.jsonl").write_bytes(b'{"text": "' + b"a " * 600_000 + b'"}\n'
+                                        + b'{"text": "Depois vem esta frase."}\n')
+    (corpus / "boom.txt").write_text("Isto vai EXPLODE agora.", encoding="utf-8")
+    (corpus / "long.txt").write_text("Uma frase curta. " + "Palavra" + "x" * 700 + ".",
+                                     encoding="utf-8")
+    config = make_config(tmp_path, corpus, batch_sentences=1)
+    summary = run_batch(config, pool_factory=fake_pool)
+
+    assert summary.exit_code == EXIT_SKIPPED
+    records = [json.loads(line) for line in config.errors_path.read_text().splitlines()]
+    by_kind = {r["kind"]: r for r in records}
+    assert by_kind["undecodable"]["source"].endswith("latin1.txt:2")
+    assert by_kind["binary"]["source"].endswith("binary.txt:1")
+    assert by_kind["empty"]["source"].endswith("empty.txt")
+    assert by_kind["line_too_long"]["source"].endswith("huge.jsonl:1")
+    assert by_kind["extraction_failed"]["doc_id"] == "boom.txt"
+    assert "the model crashed" in by_kind["extraction_failed"]["message"]
+    assert by_kind["sentence_too_long"]["skipped"] == "sentence"
+    assert summary.documents_skipped == 5 and summary.sentences_skipped == 1
+    err = capsys.readouterr().err
+    assert "skipped document" in err and "latin1.txt:2" in err and "huge.jsonl:1" in err
+    # everything else was processed
+    rows = triple_rows(config)
+    assert ("huge.jsonl:2", 0, 0, "Depois", "vem", "esta frase") in rows
+    assert ("long.txt", 0, 0, "Uma", "frase", "curta") in rows
+    assert summary.documents_processed == 7 + 2  # corpus + huge.jsonl:2 + long.txt
+    # the failed document is retried by the next run
+    (corpus / "boom.txt").write_text("Isto já não explode.", encoding="utf-8")
+    assert run_batch(config, pool_factory=fake_pool).documents_processed == 1
+
+
+def test_dry_run_counts_without_a_model_and_limit(tmp_path):
+    corpus = write_corpus(tmp_path)
+    config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")
+    summary = run_batch(config, pool_factory=None)  # no pool, no model, no Ray
+    assert (summary.documents, summary.sentences, summary.exit_code) == (7, 14, EXIT_OK)
+    assert not config.parquet_path.exists()
+    limited = run_batch(replace(config, limit=2))
+    assert (limited.documents, limited.sentences) == (2, 3 + 2)
+    summary = run_batch(replace(config, dry_run=False, model="embedded:smollm2", limit=3),
+                        pool_factory=fake_pool)
+    assert summary.documents == 3
+    assert sorted({r[0] for r in triple_rows(config)}) == ["a.txt", "doc-0", "doc-1"]
+
+
+def test_batches_are_a_function_of_the_corpus_order():
+    docs = [PreparedDocument(doc_id=str(i), source="", sha256="", sentences=["s"] * n, too_long=[])
+            for i, n in enumerate([1, 1, 2, 5, 0, 1])]
+    assert [[d.doc_id for d in b] for b in group_batches(docs, 3)] == [["0", "1", "2"], ["3"], ["5"]]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    config = make_config(tmp_path, write_corpus(tmp_path))
+    run_batch(config, pool_factory=fake_pool)
+    with pytest.raises(BatchUsageError, match=r"temperature: 0\.2 -> 0\.7.*--overwrite"):
+        run_batch(replace(config, temperature=0.7), pool_factory=fake_pool)
+    fresh = run_batch(replace(config, temperature=0.7, overwrite=True), pool_factory=fake_pool)
+    assert fresh.documents_processed == 7 and fresh.documents_resumed == 0
+
+
+def test_cli_usage_errors_exit_2(tmp_path, capsys):
+    corpus = write_corpus(tmp_path)
+    assert main([str(corpus), "--out", str(tmp_path / "kg.rdf")]) == 2
+    assert "--out" in capsys.readouterr().err
+    assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--model", "/no/model.gguf"]) == 2
+    assert "model file not found: /no/model.gguf" in capsys.readouterr().err
+    assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--workers", "0"]) == 2
+    with pytest.raises(SystemExit) as exc:
+        main([str(corpus)])  # --out missing: argparse
+    assert exc.value.code == 2
+    assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--dry-run"]) == 0
+    assert "sentences  14" in capsys.readouterr().out
+
+
+def test_help_documents_exit_codes():
+    result = subprocess.run([sys.executable, "-m", "jobs.batch", "--help"], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "3 completed, but some documents" in result.stdout and "2 usage error" in result.stdout
+
+
+# -- the real command: Ray workers, the shipped GGUF model, kill -9 ---------------------------
+REAL_FLAGS = ["--temperature", "0", "--seed", "0", "--max-tokens", "24", "--n-parallel", "4",
+              "--batch-sentences", "2", "--workers", "1", "--progress", "never"]
+
+
+def _command(corpus: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out), *REAL_FLAGS]
+
+
+def _real_corpus(root: Path) -> Path:
+    corpus = root / "real"
+    corpus.mkdir()
+    (corpus / "geo.txt").write_text(
+        "Lisboa é a capital de Portugal. O rio Tejo passa por Lisboa.", encoding="utf-8")
+    records = [
+        {"id": "machado", "text": "Machado de Assis escreveu Dom Casmurro. Ele nasceu no Rio de "
+                                  "Janeiro."},
+        {"id": "pessoa", "text": "Fernando Pessoa escreveu Mensagem. Pessoa morreu em 1935."},
+        {"id": "cabral", "text": "Pedro Álvares Cabral chegou ao Brasil em 1500."},
+        {"id": "camoes", "text": "Camões escreveu Os Lusíadas. O poema narra a viagem de Vasco "
+                                 "da Gama."},
+    ]
+    (corpus / "docs.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                               for r in records), encoding="utf-8")
+    return corpus
+
+
+def _cleanup_group(process: subprocess.Popen) -> None:
+    """Kill what is left of the process group the test started (Ray helpers of a killed driver)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.slow
+def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+    corpus = _real_corpus(tmp_path)
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+
+    # the uninterrupted run (also the end-to-end test of the command)
+    clean_out = tmp_path / "clean" / "kg.ttl"
+    done = subprocess.run(_command(corpus, clean_out), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    clean = replace(make_config(tmp_path, corpus), out=clean_out)
+    assert "done in" in done.stdout and "documents  5 in corpus: 5 processed" in done.stdout
+    counts = output_counts(clean)
+    assert counts["parquet"] > 0, "the shipped model extracts triples from these sentences"
+    assert set(counts.values()) == {counts["parquet"]}
+    assert len(manifest(clean)) == 5
+
+    # the same command, killed with SIGKILL once the first batch is committed, then rerun
+    killed_out = tmp_path / "killed" / "kg.ttl"
+    killed_manifest = killed_out.parent / "kg.parquet" / ShardStore.MANIFEST
+    process = subprocess.Popen(_command(corpus, killed_out), cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            if killed_manifest.exists() and killed_manifest.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run ended before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        _cleanup_group(process)
+    finished_before = killed_manifest.read_text().count("\n")
+    assert 1 <= finished_before < 5
+
+    resumed = subprocess.run(_command(corpus, killed_out), cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    killed = replace(make_config(tmp_path, corpus), out=killed_out)
+    assert manifest(killed) == manifest(clean)          # same raw outputs, sentence by sentence
+    assert triple_rows(killed) == triple_rows(clean)    # no loss, no duplicates
+    assert output_counts(killed) == counts
