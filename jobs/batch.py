@@ -61,8 +61,9 @@ def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                                          "local Ray)")
     group.add_argument("--workers", type=int, default=1, help="extractor actors (default: 1)")
-    group.add_argument("--threads-per-worker", type=int,
-                       help="CPU threads (Ray num_cpus) per actor (default: cores / workers)")
+    group.add_argument("--threads-per-worker", type=int, default=1,
+                       help="CPU threads (Ray num_cpus) per actor (default: 1; scale with "
+                            "--workers first)")
     group.add_argument("--gpus-per-worker", type=float, default=0.0,
                        help="GPUs per actor, e.g. 0.25; > 0 offloads all layers (default: 0)")
     group.add_argument("--batch-sentences", type=int, default=32,

@@ -102,8 +102,10 @@ class BatchConfig:
     """Ray cluster address (``ray.init(address=...)``); None: RAY_ADDRESS or a local Ray."""
     workers: int = 1
     """Extractor actors, each with its own model copy."""
-    threads_per_worker: int | None = None
-    """CPU threads per actor (its Ray num_cpus); None: this machine's cores / workers."""
+    threads_per_worker: int = 1
+    """CPU threads per actor (also its Ray ``num_cpus``). A 135M model gains little from more
+    threads and loses a lot when cores are shared (llama.cpp threads spin at barriers): scale with
+    ``workers`` first."""
     gpus_per_worker: float = 0.0
     """GPUs per actor, fractional allowed (0.25: four actors share a GPU); > 0 offloads all layers."""
     batch_sentences: int = 32
@@ -151,10 +153,6 @@ class BatchConfig:
     def errors_path(self) -> Path:
         return self.errors or self._sibling(".errors.jsonl")
 
-    @property
-    def threads(self) -> int:
-        return self.threads_per_worker or max(1, (os.cpu_count() or 1) // self.workers)
-
     def corpus_options(self) -> CorpusOptions:
         return CorpusOptions(text_field=self.text_field, id_field=self.id_field,
                              max_line_bytes=self.max_line_bytes,
@@ -163,7 +161,7 @@ class BatchConfig:
     def extractor_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`ptoie.Extractor` for one worker."""
         return {"model_path": self.model, "lora_path": self.lora, "n_ctx": self.n_ctx,
-                "n_threads": self.threads, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
+                "n_threads": self.threads_per_worker, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
                 "n_parallel": self.n_parallel, "temperature": self.temperature,
                 "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
                 "max_tokens": self.max_tokens, "seed": self.seed, "grammar": self.grammar}
@@ -183,7 +181,7 @@ class BatchConfig:
         checks = [
             (bool(self.inputs), "give at least one input file or directory"),
             (self.workers >= 1, f"--workers must be >= 1 (got {self.workers})"),
-            (self.threads_per_worker is None or self.threads_per_worker >= 1,
+            (self.threads_per_worker >= 1,
              f"--threads-per-worker must be >= 1 (got {self.threads_per_worker})"),
             (self.gpus_per_worker >= 0, f"--gpus-per-worker must be >= 0 (got {self.gpus_per_worker})"),
             (self.batch_sentences >= 1, f"--batch-sentences must be >= 1 (got {self.batch_sentences})"),
@@ -334,12 +332,12 @@ class RayWorkerPool:
             init: dict[str, Any] = {"address": config.address, "include_dashboard": False,
                                     "logging_level": logging.ERROR, "log_to_driver": True}
             if config.address is None and not os.environ.get("RAY_ADDRESS"):
-                init.update(num_cpus=config.workers * config.threads,
+                init.update(num_cpus=config.workers * config.threads_per_worker,
                             object_store_memory=config.object_store_mb * 2**20)
             ray.init(**init)
         self._check_resources(config)
         actor_class = ray.remote(ExtractorWorker).options(
-            num_cpus=config.threads, num_gpus=config.gpus_per_worker, max_restarts=1)
+            num_cpus=config.threads_per_worker, num_gpus=config.gpus_per_worker, max_restarts=1)
         self._actors = [actor_class.remote(config.extractor_kwargs())
                         for _ in range(config.workers)]
         try:
@@ -354,7 +352,7 @@ class RayWorkerPool:
 
     def _check_resources(self, config: BatchConfig) -> None:
         total = self._ray.cluster_resources()
-        need = {"CPU": config.workers * config.threads,
+        need = {"CPU": config.workers * config.threads_per_worker,
                 "GPU": config.workers * config.gpus_per_worker}
         for resource, amount in need.items():
             if amount > total.get(resource, 0) + 1e-9:
