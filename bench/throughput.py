@@ -19,7 +19,9 @@ Arms (``LABEL:key=value,...``): ``kind=naive`` is one ``llama_cpp.Llama.create_c
 per sentence (messages from ``ptoie.prompt.build_messages``, greedy); ``kind=ptoie`` (default) is
 ``ptoie.Extractor.extract_batch`` on the chunk, greedy. Keys: ``model`` (path or
 ``embedded:smollm2``; default: the shipped model of models/default.json), ``lora`` (path or
-``none``), ``n_parallel``, ``n_threads``, ``n_batch``, ``grammar`` (0/1), ``max_tokens``.
+``none``), ``merge`` (the Extractor's ``lora_merge``: ``q4_0`` (its default), ``q8_0``, ``f16``,
+``none`` = adapter applied at run time), ``n_parallel``, ``n_threads``, ``n_batch``, ``grammar``
+(0/1), ``max_tokens``. The naive arm always applies the adapter at run time, as the seed did.
 
 Compute bound: the deployed model's prompt-evaluation rate (tokens/s, measured interleaved with
 the arms on every chunk: the non-shared part of each prompt, ``n_parallel`` prompts per
@@ -115,9 +117,12 @@ class ArmSpec:
         spec = cls(label=label or "arm", kind=values.pop("kind", "ptoie"),
                    model=values.pop("model", None), lora=values.pop("lora", None))
         for key, value in values.items():
-            if key not in ("n_parallel", "n_threads", "n_batch", "grammar", "max_tokens"):
+            if key == "merge":
+                spec.settings["lora_merge"] = None if value == "none" else value
+            elif key in ("n_parallel", "n_threads", "n_batch", "grammar", "max_tokens"):
+                spec.settings[key] = int(value)
+            else:
                 raise SystemExit(f"arm {text!r}: unknown key {key!r}")
-            spec.settings[key] = int(value)
         if spec.kind not in ("naive", "ptoie"):
             raise SystemExit(f"arm {text!r}: kind must be naive or ptoie")
         return spec
@@ -133,11 +138,6 @@ class ArmSpec:
             lora = None if self.lora == "none" else Path(self.lora)
         return model, lora
 
-    def describe(self) -> str:
-        model, lora = self.paths()
-        text = f"{self.kind} {model.name}" + (f"+{lora.name}" if lora else "")
-        return text + "".join(f" {k}={v}" for k, v in self.settings.items())
-
 
 class NaiveArm:
     """One ``create_chat_completion`` per sentence: what the seed did."""
@@ -149,6 +149,7 @@ class NaiveArm:
         self.llm = llama_cpp.Llama(model_path=str(model), lora_path=str(lora) if lora else None,
                                    n_ctx=2048, n_threads=spec.settings.get("n_threads", os.cpu_count()),
                                    n_batch=spec.settings.get("n_batch", 512), seed=0, verbose=False)
+        self.what = f"create_chat_completion loop, {model.name}" + (f" + adapter {lora.name}" if lora else "")
 
     def run(self, sentences: list[str]) -> list[Output]:
         from ptoie.prompt import build_messages
@@ -175,6 +176,11 @@ class PtoieArm:
         kwargs.setdefault("n_threads", os.cpu_count())
         self.extractor = Extractor(model, lora_path=lora, temperature=0.0,
                                    grammar=bool(spec.settings.get("grammar", 1)), **kwargs)
+        ex = self.extractor
+        self.what = (f"Extractor, loads {ex.loaded_path.name}"
+                     + (f" + adapter {ex.lora_path.name} at run time" if ex.lora_path and not ex.lora_merge else "")
+                     + f", n_parallel={ex.n_parallel}, grammar={'on' if ex.grammar else 'off'}"
+                     + f", threads={kwargs['n_threads']}")
 
     def run(self, sentences: list[str]) -> list[Output]:
         return [Output(r.raw_output, r.prompt_tokens, r.generated_tokens)
@@ -203,6 +209,7 @@ class ArmResult:
     outputs: list[Output | None]
     seconds: list[float] = field(default_factory=list)   # per repeat
     load_seconds: float = 0.0
+    what: str = ""
 
     @property
     def sentences_per_s(self) -> float:
@@ -229,7 +236,8 @@ def interleave(specs: list[ArmSpec], sentences: list[str], *, chunk: int, repeat
     for spec in specs:
         began = time.perf_counter()
         arms.append(open_arm(spec))
-        results.append(ArmResult(spec, [None] * len(sentences), load_seconds=time.perf_counter() - began))
+        results.append(ArmResult(spec, [None] * len(sentences), load_seconds=time.perf_counter() - began,
+                                 what=arms[-1].what))
     bound = {"tokens": 0, "seconds": 0.0} if bound_arm is not None else None
     chunks = [range(i, min(i + chunk, len(sentences))) for i in range(0, len(sentences), chunk)]
     n_jobs = len(arms) + (bound is not None)
@@ -317,7 +325,7 @@ def arm_table(results: list[ArmResult], baseline: int = 0) -> list[dict[str, Any
     for r in results:
         lo, hi = r.spread()
         n = len(r.outputs)
-        rows.append({"arm": r.spec.label, "what": r.spec.describe(), "sent_per_s": r.sentences_per_s,
+        rows.append({"arm": r.spec.label, "what": r.what, "sent_per_s": r.sentences_per_s,
                      "min_max": (lo, hi), "ratio": r.sentences_per_s / base,
                      "prompt_tok": r.prompt_tokens / n, "gen_tok": r.generated_tokens / n,
                      "gen_tok_per_s": r.generated_tokens * len(r.seconds) / sum(r.seconds),
@@ -469,8 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("compare", "sweep", "builds"):
         p = sub.add_parser(name)
         p.add_argument("--sentences", type=int, default=200 if name == "compare" else 64)
-        p.add_argument("--chunk", type=int, default=50 if name == "compare" else 32,
-                       help="sentences per extract_batch call / interleaving step")
+        p.add_argument("--chunk", type=int, default=32,
+                       help="sentences per extract_batch call and interleaving step (default 32, "
+                       "the batch job's batch_sentences)")
         p.add_argument("--repeats", type=int, default=1 if name == "compare" else 2)
         p.add_argument("--threads", type=int, default=os.cpu_count())
         p.add_argument("--out", type=Path, help="also write the report as JSON here")
