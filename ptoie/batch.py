@@ -24,6 +24,7 @@ Flow (one way)::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -748,17 +749,15 @@ def run_batch(config: BatchConfig, *, pool_factory: Callable[[BatchConfig], Work
     store = ShardStore(config.parquet_path)
     store.open(config.job_settings(), overwrite=config.overwrite)
     totals = count_corpus(config, is_done=store.is_done, on_problem=lambda _: None)
-    pool = (pool_factory or RayWorkerPool)(config)
     progress = Progress(total_sentences=totals.sentences,
                         total_documents=totals.documents_processed, mode=config.progress)
     errors = ErrorLog(config.errors_path, echo=progress.write)
     summary = BatchSummary()
     try:
-        _extract_all(config, store, pool, errors, progress, summary)
+        _extract_all(config, store, pool_factory or RayWorkerPool, errors, progress, summary)
     finally:
         progress.close()
         errors.close()
-        pool.close()
     summary.documents_skipped = errors.skipped_inputs
     summary.sentences_skipped = errors.counts["sentence"]
     _write_outputs(config, store, summary)
@@ -787,8 +786,11 @@ def _check_model_files(config: BatchConfig) -> None:
                 raise BatchUsageError(str(exc)) from None
 
 
-def _extract_all(config: BatchConfig, store: ShardStore, pool: WorkerPool, errors: ErrorLog,
+def _extract_all(config: BatchConfig, store: ShardStore,
+                 pool_factory: Callable[[BatchConfig], WorkerPool], errors: ErrorLog,
                  progress: Progress, summary: BatchSummary) -> None:
+    """Extract every unfinished document; the worker pool (Ray, the models) starts only when
+    there is a first batch to extract."""
     def planned() -> Iterator[tuple[list[PreparedDocument], list[DocumentTask]]]:
         for batch in group_batches(_record_prepared(config, errors, summary), config.batch_sentences):
             todo = [doc for doc in batch if not store.is_done(doc.doc_id, doc.sha256)]
@@ -796,28 +798,43 @@ def _extract_all(config: BatchConfig, store: ShardStore, pool: WorkerPool, error
             if todo:
                 yield todo, [DocumentTask(doc.doc_id, doc.sentences) for doc in todo]
 
-    for docs, results in pool.map(planned()):
-        if isinstance(results, Exception):
-            reason = str(results).strip().splitlines()[-1] if str(results).strip() else repr(results)
-            for doc in docs:
-                errors.record(source=doc.source, doc_id=doc.doc_id, kind="extraction_failed",
-                              skipped="document",
-                              message=f"extraction failed ({reason}); rerun to retry it")
-            continue
-        entries, records = [], []
-        for doc, result in zip(docs, results, strict=True):
-            records += result.records
-            entries.append(ManifestEntry(
-                doc_id=doc.doc_id, source=doc.source, sha256=doc.sha256, shard=None,
-                sentences=result.n_sentences, sentences_too_long=len(doc.too_long),
-                triples=len(result.records), rejected_lines=result.rejected_lines,
-                outputs_sha256=result.outputs_sha256))
-        store.commit(records_table(records), entries)
-        n_sentences = sum(e.sentences for e in entries)
-        summary.documents_processed += len(docs)
-        summary.sentences += n_sentences
-        summary.triples += len(records)
-        progress.update(documents=len(docs), sentences=n_sentences, triples=len(records))
+    work = planned()
+    first = next(work, None)
+    if first is None:
+        return
+    pool = pool_factory(config)
+    try:
+        for docs, results in pool.map(itertools.chain([first], work)):
+            _commit_batch(docs, results, store, errors, progress, summary)
+    finally:
+        pool.close()
+
+
+def _commit_batch(docs: list[PreparedDocument], results: list[DocumentResult] | Exception,
+                  store: ShardStore, errors: ErrorLog, progress: Progress,
+                  summary: BatchSummary) -> None:
+    """Store one finished batch (shard + manifest), or record its documents as failed."""
+    if isinstance(results, Exception):
+        reason = str(results).strip().splitlines()[-1] if str(results).strip() else repr(results)
+        for doc in docs:
+            errors.record(source=doc.source, doc_id=doc.doc_id, kind="extraction_failed",
+                          skipped="document",
+                          message=f"extraction failed ({reason}); rerun to retry it")
+        return
+    entries, records = [], []
+    for doc, result in zip(docs, results, strict=True):
+        records += result.records
+        entries.append(ManifestEntry(
+            doc_id=doc.doc_id, source=doc.source, sha256=doc.sha256, shard=None,
+            sentences=result.n_sentences, sentences_too_long=len(doc.too_long),
+            triples=len(result.records), rejected_lines=result.rejected_lines,
+            outputs_sha256=result.outputs_sha256))
+    store.commit(records_table(records), entries)
+    n_sentences = sum(e.sentences for e in entries)
+    summary.documents_processed += len(docs)
+    summary.sentences += n_sentences
+    summary.triples += len(records)
+    progress.update(documents=len(docs), sentences=n_sentences, triples=len(records))
 
 
 def _record_prepared(config: BatchConfig, errors: ErrorLog, summary: BatchSummary

@@ -20,7 +20,6 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 import networkx as nx
 import pyarrow as pa
@@ -77,12 +76,23 @@ def write_parquet_shard(table: pa.Table, directory: Path, name: str) -> Path:
 
 
 # -- IRIs -------------------------------------------------------------------------------------
+def iri_segment(text: str, *, keep: str = "-_~") -> str:
+    """``text`` as one IRI path segment: letters and digits (any script, as IRIs allow) and the
+    characters in ``keep`` stay, everything else is percent-encoded (UTF-8)."""
+    return "".join(ch if ch.isalnum() or ch in keep else "".join(f"%{b:02X}" for b in ch.encode())
+                   for ch in text)
+
+
 def entity_slug(surface: str) -> str:
     """Stable IRI-safe key of a surface form: NFC, lower case, trimmed of surrounding punctuation,
-    whitespace runs as ``_``, everything outside ``A-Z a-z 0-9 - _ ~`` percent-encoded (UTF-8)."""
+    whitespace runs as ``_``, then :func:`iri_segment` (``são_paulo``, ``a%2Fb``)."""
     text = unicodedata.normalize("NFC", surface).lower().strip(_STRIP)
-    text = _SPACES.sub("_", text) or "_"
-    return quote(text, safe="-_~")
+    return iri_segment(_SPACES.sub("_", text) or "_")
+
+
+def _id_segment(identifier: str) -> str:
+    """A document or model id as one IRI segment (case kept; ``.`` kept except a dot-only id)."""
+    return iri_segment(identifier, keep="-_~" if set(identifier) <= {"."} else "-_~.")
 
 
 class RdfVocabulary:
@@ -113,14 +123,14 @@ class RdfVocabulary:
         return URIRef(self._relation_ns + entity_slug(surface))
 
     def document(self, doc_id: str) -> URIRef:
-        return URIRef(self._document_ns + quote(doc_id, safe=""))
+        return URIRef(self._document_ns + _id_segment(doc_id))
 
     def extraction(self, doc_id: str, sentence_id: int, extraction_index: int) -> URIRef:
-        return URIRef(f"{self._extraction_ns}{quote(doc_id, safe='')}/{sentence_id}/"
+        return URIRef(f"{self._extraction_ns}{_id_segment(doc_id)}/{sentence_id}/"
                       f"{extraction_index}")
 
     def model(self, model_id: str) -> URIRef:
-        return URIRef(self._model_ns + quote(model_id, safe=""))
+        return URIRef(self._model_ns + _id_segment(model_id))
 
 
 # -- graphs -----------------------------------------------------------------------------------

@@ -121,7 +121,10 @@ def test_rerun_resumes_and_only_new_or_changed_documents_are_extracted(tmp_path)
     run_batch(config, pool_factory=fake_pool)
     first = triple_rows(config)
 
-    again = run_batch(config, pool_factory=fake_pool)
+    def no_pool(_config):
+        raise AssertionError("nothing to extract: no worker pool (no Ray, no model) is started")
+
+    again = run_batch(config, pool_factory=no_pool)
     assert (again.documents_processed, again.documents_resumed, again.sentences) == (0, 7, 0)
     assert triple_rows(config) == first and again.triples_total == len(first)
 
