@@ -110,8 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = BatchConfig(**{name: value for name, value in vars(args).items()}
-                         | {"inputs": tuple(args.inputs)})
+    config = BatchConfig(**(vars(args) | {"inputs": tuple(args.inputs)}))
     try:
         summary = run_batch(config)
     except BatchUsageError as exc:
