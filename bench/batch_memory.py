@@ -77,7 +77,8 @@ def run_job(corpus: Path, out: Path, workers: int, args: argparse.Namespace) -> 
     command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out), "--overwrite",
                "--workers", str(workers), "--threads-per-worker", str(args.threads_per_worker),
                "--max-tokens", str(args.max_tokens), "--n-parallel", str(args.n_parallel),
-               "--batch-sentences", str(args.batch_sentences), "--temperature", "0",
+               "--batch-sentences", str(args.batch_sentences), "--n-ctx", str(args.n_ctx),
+               "--temperature", "0",
                "--progress", "never"]
     if args.model:
         command += ["--model", args.model]
@@ -109,6 +110,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--n-parallel", type=int, default=8)
     parser.add_argument("--batch-sentences", type=int, default=32)
+    parser.add_argument("--n-ctx", type=int, default=1024)
     parser.add_argument("--model", help="GGUF model (default: the shipped model)")
     parser.add_argument("--interval", type=float, default=0.5, help="sampling period, seconds")
     parser.add_argument("--json", type=Path, help="also write the rows here")
@@ -122,7 +124,7 @@ def main() -> None:
             print(f"workers={workers}: done", file=sys.stderr, flush=True)
 
     print(f"\nptoie-batch on {args.sentences} TransAlign sentences, max_tokens={args.max_tokens}, "
-          f"n_parallel={args.n_parallel}, threads/worker={args.threads_per_worker}, "
+          f"n_parallel={args.n_parallel}, n_ctx={args.n_ctx}, threads/worker={args.threads_per_worker}, "
           f"{psutil.cpu_count()} CPUs")
     header = f"{'workers':>7} {'sentences':>9} {'triples':>7} {'job s':>7} {'sent/s':>7} " \
              f"{'peak RSS MB':>11} {'peak PSS MB':>11}"

@@ -80,7 +80,8 @@ def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
     model.add_argument("--n-parallel", type=int, default=8,
                        help="sentences decoded together per worker (default: 8)")
-    model.add_argument("--n-ctx", type=int, default=2048, help="context tokens (default: 2048)")
+    model.add_argument("--n-ctx", type=int, default=1024,
+                       help="context tokens per sentence: prompt + sentence + answer (default: 1024)")
     sampling = parser.add_argument_group("sampling")
     sampling.add_argument("--temperature", type=float, default=0.2, help="0 = greedy (default 0.2)")
     sampling.add_argument("--top-p", type=float, default=0.95)

@@ -118,7 +118,11 @@ class BatchConfig:
     model: str | None = None
     """GGUF model path or ``embedded:smollm2``; None: the shipped default model."""
     lora: str | None = None
-    n_ctx: int = 2048
+    n_ctx: int = 1024
+    """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
+    ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
+    and ``max_tokens``. The KV cache of ``n_ctx x (n_parallel + 1)`` tokens is most of a
+    worker's memory; a sentence that does not fit gets no answer."""
     n_parallel: int = 8
     temperature: float = 0.2
     top_p: float = 0.95
@@ -321,7 +325,9 @@ class RayWorkerPool:
     """``config.workers`` :class:`ExtractorWorker` Ray actors, fed at most two batches each.
 
     Starts a light local Ray (no dashboard, small object store, ``num_cpus = workers x threads``)
-    unless ``config.address`` or ``RAY_ADDRESS`` names a cluster.
+    unless ``config.address`` or ``RAY_ADDRESS`` names a cluster. (``ray.util.ActorPool.map``
+    would submit the whole input up front; this pool pulls the next batch only when one finishes,
+    so the corpus streams.)
     """
 
     def __init__(self, config: BatchConfig) -> None:
