@@ -628,11 +628,10 @@ def prepare_documents(config: BatchConfig, on_problem: Callable[[CorpusProblem],
                                      f"(fix the {config.id_field!r} field)"))
             continue
         seen.add(item.doc_id)
-        yield _prepare(item, config, on_problem)
+        yield _prepare(item, config)
 
 
-def _prepare(doc: Document, config: BatchConfig, on_problem: Callable[[CorpusProblem], None]
-             ) -> PreparedDocument:
+def _prepare(doc: Document, config: BatchConfig) -> PreparedDocument:
     split = split_sentences(doc.text, max_chars=config.max_sentence_chars,
                             long_sentences=config.long_sentences)
     return PreparedDocument(doc_id=doc.doc_id, source=doc.source,
