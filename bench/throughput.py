@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -283,7 +282,9 @@ def _rss_child() -> None:
     payload = json.loads(sys.stdin.read())
     arm = open_arm(ArmSpec(**payload["arm"]))
     arm.run(payload["sentences"])
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    print(json.dumps({"peak_rss_mb": peak_kb / 1024}))
 
 
 # --- scoring ----------------------------------------------------------------------------------------
@@ -307,6 +308,20 @@ def f1_against(reference: list[Output], other: list[Output], sentences: list[str
     same = sum(1 for a, b in zip(reference, other) if a.text.strip() == b.text.strip())
     return {"f1": scores.f1, "precision": scores.precision, "recall": scores.recall,
             "identical_outputs": same / len(sentences)}
+
+
+def pud100_f1(outputs: list[Output], sentences: list[str]) -> float | None:
+    """Lexical F1 (pt) against PUD-100's gold of the arm's outputs for the PUD-100 sentences (the
+    corpus starts with them); None when the corpus holds fewer than all 100."""
+    from ptoie.evaluation import Prediction, load_benchmark, score
+    from ptoie.parser import parse_answer
+    bench = load_benchmark("pud100")
+    n = len(bench.sentences)
+    if len(sentences) < n or sentences[:n] != [g.text for g in bench.sentences]:
+        return None
+    preds = [Prediction(s, *t.parts, t.confidence) for s, o in zip(sentences[:n], outputs[:n])
+             for t in parse_answer(o.text, s).triples]
+    return score(bench, preds, matcher="lexical", normalization="pt").f1
 
 
 # --- reports ------------------------------------------------------------------------------------------
@@ -372,6 +387,7 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
         "non_shared_prompt_tokens": suffix, "tokens_per_sentence": per_sentence,
         "compute_bound_sent_per_s": bound_rate, "fraction_of_bound": ptoie.sentences_per_s / bound_rate,
         "f1_ptoie_vs_naive": quality, "f1_nogrammar_vs_naive": quality_nogram,
+        "pud100_f1": {r.spec.label: pud100_f1(r.outputs, sentences) for r in results},
         "unparseable": {label: unparseable(r.outputs, sentences) for label, r in
                         (("naive", naive), ("grammar_on", ptoie), ("grammar_off", nogram))},
     }
@@ -383,6 +399,9 @@ def cmd_compare(args: argparse.Namespace) -> dict[str, Any]:
     print(f"F1 of ptoie vs naive (naive as gold, lexical/pt): {quality['f1']:.4f} "
           f"(P {quality['precision']:.4f} R {quality['recall']:.4f}; identical outputs "
           f"{quality['identical_outputs']:.1%}); grammar off: {quality_nogram['f1']:.4f}")
+    if report["pud100_f1"]["naive"] is not None:
+        print("PUD-100 F1 vs gold (lexical/pt, greedy): " + ", ".join(
+            f"{k} {v:.4f}" for k, v in report["pud100_f1"].items()))
     for label, (sents, lines) in report["unparseable"].items():
         print(f"unparseable {label}: {sents}/{n} sentences ({sents / n:.1%}), {lines} rejected lines")
     if not args.no_rss:
