@@ -182,6 +182,9 @@ class Extractor:
         if self.lora_merge is not None:
             try:
                 self.loaded_path = merged_gguf(self.model_path, self.lora_path, quant=self.lora_merge)
+            except ImportError as exc:
+                raise ModelLoadError(f"lora_merge={self.lora_merge!r} needs the gguf package ({exc}): "
+                                     "pip install gguf, or pass lora_merge=None") from exc
             except (MergeError, ValueError, OSError) as exc:
                 raise ModelLoadError(f"could not merge adapter {self.lora_path} into {self.model_path}: "
                                      f"{exc} (lora_merge=None applies it at run time instead)") from exc
