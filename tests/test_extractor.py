@@ -63,3 +63,26 @@ def test_cli_exits_2_with_a_message_for_a_corrupt_model(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "not a GGUF" in proc.stderr and str(bad) in proc.stderr
+
+
+def test_bad_lora_merge_is_a_clear_error():
+    from ptoie.models import default_model
+    spec = default_model()
+    with pytest.raises(ValueError, match="lora_merge must be one of"):
+        Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge="q4_1")
+
+
+@pytest.mark.slow
+def test_adapter_merged_or_applied_at_run_time():
+    """Default: the adapter is merged into a cached Q4_0 model; lora_merge=None applies it in
+    llama.cpp. Both are the fine-tuned model (the bare base writes no triple for this sentence)."""
+    from ptoie.models import default_model
+    spec = default_model()
+    sentence = "Machado de Assis escreveu Dom Casmurro."
+    for merge in ("q4_0", None):
+        with Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge=merge, temperature=0,
+                       max_tokens=32, n_parallel=1) as ex:
+            assert (ex.loaded_path != spec.model_path) == (merge is not None)
+            assert ex.model_id == f"{spec.model_path.name}+{spec.lora_path.name}"
+            triples = ex.extract_batch([sentence])[0].triples
+        assert [t.parts for t in triples] == [("Machado de Assis", "escreveu", "Dom Casmurro")], merge
