@@ -20,7 +20,7 @@ per sentence (messages from ``ptoie.prompt.build_messages``, greedy); ``kind=pto
 ``ptoie.Extractor.extract_batch`` on the chunk, greedy. Keys: ``model`` (path or
 ``embedded:smollm2``; default: the shipped model of models/default.json), ``lora`` (path or
 ``none``), ``merge`` (the Extractor's ``lora_merge``: ``q4_0`` (its default), ``q8_0``, ``f16``,
-``none`` = adapter applied at run time), ``n_parallel``, ``n_threads``, ``n_batch``, ``grammar``
+``none`` = adapter applied at run time), ``n_parallel``, ``n_threads``, ``n_batch``, ``n_ctx``, ``grammar``
 (0/1), ``max_tokens``. The naive arm always applies the adapter at run time, as the seed did.
 
 Compute bound: the deployed model's prompt-evaluation rate (tokens/s, measured interleaved with
@@ -118,7 +118,7 @@ class ArmSpec:
         for key, value in values.items():
             if key == "merge":
                 spec.settings["lora_merge"] = None if value == "none" else value
-            elif key in ("n_parallel", "n_threads", "n_batch", "grammar", "max_tokens"):
+            elif key in ("n_parallel", "n_threads", "n_batch", "n_ctx", "grammar", "max_tokens"):
                 spec.settings[key] = int(value)
             else:
                 raise SystemExit(f"arm {text!r}: unknown key {key!r}")
@@ -146,7 +146,7 @@ class NaiveArm:
         model, lora = spec.paths()
         self.max_tokens = spec.settings.get("max_tokens", 160)
         self.llm = llama_cpp.Llama(model_path=str(model), lora_path=str(lora) if lora else None,
-                                   n_ctx=2048, n_threads=spec.settings.get("n_threads", os.cpu_count()),
+                                   n_ctx=spec.settings.get("n_ctx", 2048), n_threads=spec.settings.get("n_threads", os.cpu_count()),
                                    n_batch=spec.settings.get("n_batch", 512), seed=0, verbose=False)
         self.what = f"create_chat_completion loop, {model.name}" + (f" + adapter {lora.name}" if lora else "")
 
