@@ -86,3 +86,15 @@ def test_adapter_merged_or_applied_at_run_time():
             assert ex.model_id == f"{spec.model_path.name}+{spec.lora_path.name}"
             triples = ex.extract_batch([sentence])[0].triples
         assert [t.parts for t in triples] == [("Machado de Assis", "escreveu", "Dom Casmurro")], merge
+
+
+@pytest.mark.slow
+def test_prompts_longer_than_n_batch_are_fed_over_several_decodes():
+    # each prompt suffix (~40 tokens) exceeds n_batch=16: before, such a prompt was never admitted
+    with Extractor(embedded_base_gguf(), temperature=0, max_tokens=8, n_parallel=2, n_batch=16,
+                   grammar=False) as ex:
+        results = ex.extract_batch(SENTENCES)
+    assert [r.sentence for r in results] == SENTENCES
+    assert all(r.prompt_tokens > 40 and 0 < r.generated_tokens <= 8 for r in results)
+    with pytest.raises(ValueError, match="n_batch must be >= n_parallel"):
+        Extractor(embedded_base_gguf(), n_parallel=4, n_batch=2)
