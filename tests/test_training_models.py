@@ -116,3 +116,37 @@ def test_two_step_lora_training_writes_report_and_resumes(tmp_path, restore_torc
     resumed = train(TrainConfig.from_dict({**settings, "max_steps": 3}))
     assert resumed["resumed_from"].endswith("checkpoint-2")
     assert resumed["global_steps"] == 3
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_answer_only_head_gives_the_models_own_loss_and_gradients(tmp_path, lora):
+    from transformers import TrainingArguments
+
+    from training.train import IGNORE_INDEX, AnswerLossTrainer
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, tie_word_embeddings=True))
+    if lora:
+        from peft import LoraConfig, get_peft_model
+        model = get_peft_model(model, LoraConfig(r=4, target_modules=PAPER_TARGETS, task_type="CAUSAL_LM"))
+    ids = torch.randint(3, 97, (3, 12))
+    mask = torch.ones_like(ids)
+    mask[1, 9:] = 0                      # right padding, as PadCollator pads
+    labels = ids.clone()
+    labels[:, :7] = IGNORE_INDEX         # prompt
+    labels[mask == 0] = IGNORE_INDEX
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    trainer = AnswerLossTrainer(model=model, args=TrainingArguments(str(tmp_path), use_cpu=True, report_to=[]))
+
+    def loss_and_grads(loss_fn):
+        model.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss.item(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    fast, fast_grads = loss_and_grads(lambda: trainer.compute_loss(model, inputs))
+    stock, stock_grads = loss_and_grads(lambda: model(**inputs).loss)
+    assert fast == pytest.approx(stock, rel=1e-5)
+    for a, b in zip(fast_grads, stock_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

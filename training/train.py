@@ -167,6 +167,31 @@ def training_arguments(config: TrainConfig, device: str) -> TrainingArguments:
     )
 
 
+class AnswerLossTrainer(Trainer):
+    """``Trainer`` that runs the LM head only where the loss is counted (the assistant's answer).
+
+    The answer is about a sixth of each example's tokens, and the head (vocabulary x hidden, 49k x
+    576 for SmolLM2) plus its softmax is the largest single cost of a step on CPU; the loss is the
+    same token-mean cross-entropy the model's own ``forward(labels=...)`` computes. Models whose
+    head does more than a linear layer (logit scaling/soft-capping) and distributed wrappers take
+    the stock path.
+    """
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: D102
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        plain_head = not any(getattr(base.config, k, None) for k in ("final_logit_softcapping", "logit_scale"))
+        if return_outputs or not plain_head or isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        hidden = base.get_decoder()(input_ids=inputs["input_ids"],
+                                    attention_mask=inputs["attention_mask"]).last_hidden_state
+        targets = inputs["labels"][:, 1:]
+        keep = targets != IGNORE_INDEX
+        logits = base.get_output_embeddings()(hidden[:, :-1][keep]).float()
+        loss = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+        return loss / (num_items_in_batch if num_items_in_batch is not None else keep.sum().clamp(min=1))
+
+
 class TimeBudget(TrainerCallback):
     """Stops training (with a final save) once ``max_minutes`` of wall time are spent."""
 
@@ -263,7 +288,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     budget = TimeBudget(config.max_minutes) if config.max_minutes else None
     if budget:
         callbacks.append(budget)
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+    trainer = AnswerLossTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                       data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
     resume = get_last_checkpoint(str(out)) if out.exists() else None
     if resume:
