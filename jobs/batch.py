@@ -17,7 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+from ptoie.batch import BATCH_N_CTX, EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+from ptoie.cli import add_extractor_arguments
 
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,28 +73,6 @@ def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
                        help="object store of a local Ray, MB (default: 128)")
 
 
-def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model and decoding flags, as ``ptoie extract`` names them."""
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="GGUF model path or embedded:smollm2 (default: the "
-                                       "shipped model)")
-    model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
-    model.add_argument("--n-parallel", type=int, default=8,
-                       help="sentences decoded together per worker (default: 8)")
-    model.add_argument("--n-ctx", type=int, default=1024,
-                       help="context tokens per sentence: prompt + sentence + answer (default: 1024)")
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--temperature", type=float, default=0.2, help="0 = greedy (default 0.2)")
-    sampling.add_argument("--top-p", type=float, default=0.95)
-    sampling.add_argument("--min-p", type=float, default=0.05)
-    sampling.add_argument("--top-k", type=int, default=40)
-    sampling.add_argument("--max-tokens", type=int, default=160,
-                          help="generated tokens per sentence at most (default: 160)")
-    sampling.add_argument("--seed", type=int, default=0)
-    sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
-                          help="constrain output to the answer format (default: on)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptoie-batch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_arguments(parser)
     _add_ray_arguments(parser)
     add_extractor_arguments(parser)
+    parser.set_defaults(n_ctx=BATCH_N_CTX)
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="count documents and sentences only (no model, no Ray)")

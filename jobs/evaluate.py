@@ -22,15 +22,13 @@ EXIT_PASS, EXIT_BELOW_GATE, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ptoie.cli import add_extractor_arguments
     from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
 
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    system = parser.add_argument_group("what is evaluated (a model, or --predictions)")
-    system.add_argument("--model", help="GGUF model path or 'embedded:smollm2' (no adapter unless "
-                        "--lora); omitted: the shipped default model (models/default.json)")
-    system.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
-    system.add_argument("--predictions", type=Path, metavar="FILE",
+    add_extractor_arguments(parser)
+    parser.add_argument("--predictions", type=Path, metavar="FILE",
                         help="score this predictions.tsv instead of running a model")
 
     bench = parser.add_argument_group("benchmark and gate")
@@ -45,36 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path,
                        help="report directory (default: out/eval/<bench>-<UTC time>)")
 
-    decoding = parser.add_argument_group("decoding (omitted: the Extractor's defaults)")
-    decoding.add_argument("--greedy", action="store_true", help="greedy decoding (temperature 0)")
-    decoding.add_argument("--temperature", type=float)
-    decoding.add_argument("--top-p", type=float)
-    decoding.add_argument("--min-p", type=float)
-    decoding.add_argument("--top-k", type=int)
-    decoding.add_argument("--max-tokens", type=int, help="generated tokens per sentence, at most")
-    decoding.add_argument("--seed", type=int)
-    decoding.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=None,
-                          help="constrain output to the answer format")
-
-    hardware = parser.add_argument_group("hardware (omitted: the Extractor's defaults)")
-    hardware.add_argument("--threads", type=int, dest="n_threads")
-    hardware.add_argument("--n-parallel", type=int, help="sentences decoded together")
-    hardware.add_argument("--n-ctx", type=int)
-    hardware.add_argument("--n-gpu-layers", type=int, help="-1 offloads all layers (GPU build)")
+    hardware = parser.add_argument_group("hardware")
+    hardware.add_argument("--threads", type=int, dest="n_threads", help="CPU threads (default: all cores)")
+    hardware.add_argument("--n-gpu-layers", type=int, default=0,
+                          help="-1 offloads all layers (GPU build) (default: 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
-
-
-def extractor_kwargs(args: argparse.Namespace) -> dict:
-    """Only the settings given on the command line, so the Extractor's own defaults apply otherwise."""
-    names = ("temperature", "top_p", "min_p", "top_k", "max_tokens", "seed", "grammar",
-             "n_threads", "n_parallel", "n_ctx", "n_gpu_layers")
-    kwargs = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    if args.greedy:
-        kwargs["temperature"] = 0.0
-    if args.lora is not None:
-        kwargs["lora_path"] = args.lora
-    return kwargs
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
@@ -82,8 +56,6 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return "--predictions scores an existing file: it cannot be combined with --model/--lora"
     if args.lora is not None and args.model is None:
         return "--lora needs --model (the shipped default model brings its own adapter)"
-    if args.greedy and args.temperature not in (None, 0.0):
-        return "--greedy and --temperature contradict each other"
     if args.min_f1 is not None and not 0.0 <= args.min_f1 <= 1.0:
         return f"--min-f1 must be between 0 and 1, got {args.min_f1}"
     return None
@@ -117,10 +89,12 @@ def _run(args: argparse.Namespace) -> int:
             run = predictions_from_file(args.predictions, benchmark)
         else:
             from ptoie import Extractor, ModelLoadError
+            from ptoie.cli import extractor_options
 
             start = time.perf_counter()
             try:
-                extractor = Extractor(args.model, **extractor_kwargs(args))
+                extractor = Extractor(**extractor_options(args), n_threads=args.n_threads,
+                                      n_gpu_layers=args.n_gpu_layers)
             except (ModelLoadError, ValueError) as exc:
                 print(f"{PROG}: error: model: {exc}", file=sys.stderr)
                 return EXIT_ERROR

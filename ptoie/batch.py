@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TextIO, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,8 +45,13 @@ from .schema import triple_schema
 from .sentences import LongSentences, split_sentences
 from .sinks import KnowledgeGraph, fsync_dir, rdf_format, records_table, write_parquet_shard
 
+if TYPE_CHECKING:
+    from .merge import MergedQuant
+
 EXIT_OK = 0
 """Every document was processed."""
+BATCH_N_CTX = 1024
+"""The batch job's context per sentence, below the Extractor's 2048: see ``BatchConfig.n_ctx``."""
 EXIT_USAGE = 2
 """Bad flags or settings (nothing processed)."""
 EXIT_SKIPPED = 3
@@ -118,7 +123,9 @@ class BatchConfig:
     model: str | None = None
     """GGUF model path or ``embedded:smollm2``; None: the shipped default model."""
     lora: str | None = None
-    n_ctx: int = 1024
+    lora_merge: MergedQuant | None = "q4_0"
+    """Merge ``lora`` into ``model`` once (cached), in this format; None: apply it at run time."""
+    n_ctx: int = BATCH_N_CTX
     """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
     and ``max_tokens``. The KV cache of ``n_ctx x (n_parallel + 1)`` tokens is most of a
@@ -165,7 +172,8 @@ class BatchConfig:
 
     def extractor_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :class:`ptoie.Extractor` for one worker."""
-        return {"model_path": self.model, "lora_path": self.lora, "n_ctx": self.n_ctx,
+        return {"model_path": self.model, "lora_path": self.lora, "lora_merge": self.lora_merge,
+                "n_ctx": self.n_ctx,
                 "n_threads": self.threads_per_worker, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
                 "n_parallel": self.n_parallel, "temperature": self.temperature,
                 "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
@@ -774,7 +782,7 @@ def run_batch(config: BatchConfig, *, pool_factory: Callable[[BatchConfig], Work
 
 def _check_model_files(config: BatchConfig) -> None:
     """Fail fast, before Ray starts, on a missing or non-GGUF model or adapter."""
-    from .extractor import ModelLoadError, _check_gguf
+    from .extractor import ModelLoadError, check_gguf
     from .models import default_model, resolve_model_path
 
     if config.model is None:
@@ -786,7 +794,7 @@ def _check_model_files(config: BatchConfig) -> None:
     for path, what in files:
         if path is not None:
             try:
-                _check_gguf(Path(path), what)
+                check_gguf(Path(path), what)
             except ModelLoadError as exc:
                 raise BatchUsageError(str(exc)) from None
 

@@ -3,11 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from .extractor import Extractor, ModelLoadError, SentenceResult
+from .merge import MERGED_QUANTS
+
+_EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
+EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
+                     "max_tokens", "seed", "grammar")
+"""Extractor keyword arguments that :func:`add_extractor_arguments` puts on a command line."""
+
+
+def _lora_merge(value: str) -> str | None:
+    if value == "none":
+        return None
+    if value not in MERGED_QUANTS:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join((*MERGED_QUANTS, 'none'))}")
+    return value
+
+
+def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model and decoding flags of every ptoie command (``extract``, ``ptoie-eval``, ``ptoie-batch``).
+
+    Defaults are :class:`~ptoie.Extractor`'s own (a command may override one with
+    ``parser.set_defaults``); ``--greedy`` is ``--temperature 0``. Hardware flags differ per
+    command (threads vs workers) and stay with each command.
+    """
+    d = _EXTRACTOR_DEFAULTS
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", help="GGUF model path or embedded:smollm2 (the bare base); "
+                                       "omitted: the shipped default model (models/default.json)")
+    model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
+    model.add_argument("--lora-merge", type=_lora_merge, default=d["lora_merge"],
+                       metavar="{" + ",".join((*MERGED_QUANTS, "none")) + "}",
+                       help="merge the adapter into the base at first use, cached, in this format; "
+                            "none: apply it at run time (default: %(default)s)")
+    model.add_argument("--n-ctx", type=int, default=d["n_ctx"],
+                       help="context tokens per sentence: prompt + sentence + answer (default: %(default)s)")
+    model.add_argument("--n-parallel", type=int, default=d["n_parallel"],
+                       help="sentences decoded together (default: %(default)s)")
+    sampling = parser.add_argument_group("sampling")
+    temperature = sampling.add_mutually_exclusive_group()
+    temperature.add_argument("--temperature", type=float, default=d["temperature"],
+                             help="0 = greedy (default: %(default)s)")
+    temperature.add_argument("--greedy", action="store_const", const=0.0, dest="temperature",
+                             help="greedy decoding: --temperature 0")
+    sampling.add_argument("--top-p", type=float, default=d["top_p"], help="(default: %(default)s)")
+    sampling.add_argument("--min-p", type=float, default=d["min_p"], help="(default: %(default)s)")
+    sampling.add_argument("--top-k", type=int, default=d["top_k"], help="(default: %(default)s)")
+    sampling.add_argument("--max-tokens", type=int, default=d["max_tokens"],
+                          help="generated tokens per sentence, at most (default: %(default)s)")
+    sampling.add_argument("--seed", type=int, default=d["seed"], help="(default: %(default)s)")
+    sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=d["grammar"],
+                          help="constrain output to the answer format (default: on)")
+
+
+def extractor_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :class:`~ptoie.Extractor` keyword arguments of :func:`add_extractor_arguments`' flags."""
+    return {"model_path": args.model, "lora_path": args.lora,
+            **{name: getattr(args, name) for name in EXTRACTOR_OPTIONS}}
 
 
 def _read_sentences(path: Path) -> list[str]:
@@ -54,9 +112,8 @@ def _extract(args: argparse.Namespace) -> int:
         print("ptoie: error: give a sentence or --file", file=sys.stderr)
         return 2
     try:
-        extractor = Extractor(args.model, lora_path=args.lora, n_gpu_layers=args.n_gpu_layers,
-                              n_threads=args.threads, temperature=args.temperature, seed=args.seed,
-                              grammar=args.grammar)
+        extractor = Extractor(**extractor_options(args), n_threads=args.threads,
+                              n_gpu_layers=args.n_gpu_layers)
     except ModelLoadError as exc:
         print(f"ptoie: error: {exc}", file=sys.stderr)
         return 2
@@ -75,15 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("extract", help="extract triples from sentences")
     ex.add_argument("sentence", nargs="*", help="sentence(s) to extract from")
     ex.add_argument("--file", type=Path, help="UTF-8 file with one sentence per line")
-    ex.add_argument("--model", help="GGUF model path (default: the shipped model)")
-    ex.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
     ex.add_argument("--format", choices=["table", "jsonl"], default="table")
-    ex.add_argument("--temperature", type=float, default=0.2, help="0 = greedy (default 0.2)")
-    ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--threads", type=int, default=None)
-    ex.add_argument("--n-gpu-layers", type=int, default=0, help="-1 offloads all layers (GPU build)")
-    ex.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=True,
-                    help="constrain output to the answer format (default: on)")
+    add_extractor_arguments(ex)
+    hardware = ex.add_argument_group("hardware")
+    hardware.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    hardware.add_argument("--n-gpu-layers", type=int, default=0, help="-1 offloads all layers (GPU build)")
     ex.set_defaults(func=_extract)
     return parser
 

@@ -86,7 +86,8 @@ def line_confidences(generation: Generation) -> list[float | None]:
     return [math.exp(s / c) if c else None for s, c in zip(sums, counts)]
 
 
-def _check_gguf(path: Path, what: str) -> Path:
+def check_gguf(path: Path, what: str) -> Path:
+    """``path``, or :class:`ModelLoadError` naming ``what`` when it is missing or not a GGUF file."""
     if not path.is_file():
         raise ModelLoadError(f"{what} file not found: {path}")
     with open(path, "rb") as fh:
@@ -161,8 +162,8 @@ class Extractor:
         else:
             model = resolve_model_path(model_path)
             lora = Path(lora_path).expanduser() if lora_path is not None else None
-        self.model_path = _check_gguf(Path(model), "model")
-        self.lora_path = _check_gguf(lora, "LoRA adapter") if lora is not None else None
+        self.model_path = check_gguf(Path(model), "model")
+        self.lora_path = check_gguf(lora, "LoRA adapter") if lora is not None else None
         if n_parallel < 1:
             raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
         if n_batch is not None and n_batch < n_parallel:

@@ -123,7 +123,6 @@ def test_matcher_option_picks_the_gate_score(gold, tmp_path):
     (["--predictions", "missing.tsv"], "predictions file not found: missing.tsv"),
     (["--bench", "nope", "--predictions", "p.tsv"], "neither a bundled name"),
     (["--min-f1", "1.5", "--predictions", "p.tsv"], "--min-f1 must be between 0 and 1"),
-    (["--greedy", "--temperature", "0.7"], "contradict"),
 ])
 def test_usage_and_data_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsys, argv, message):
     monkeypatch.chdir(tmp_path)
@@ -131,6 +130,13 @@ def test_usage_and_data_errors_exit_2_with_one_line(tmp_path, monkeypatch, capsy
     assert run(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.strip().splitlines()[-1].startswith("ptoie-eval: error:")
+
+
+def test_greedy_and_temperature_are_exclusive(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(["--greedy", "--temperature", "0.7"])
+    assert exit_.value.code == 2
+    assert "ptoie-eval: error: argument --temperature: not allowed with argument --greedy" in capsys.readouterr().err
 
 
 def test_bad_model_exits_2_in_a_real_process(tmp_path):

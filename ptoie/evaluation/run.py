@@ -91,6 +91,7 @@ def run_extractor(extractor: Any, benchmark: Benchmark, *, load_seconds: float |
                    for text, result in zip(texts, results) for t in result.triples]
     system = {"model_id": extractor.model_id, "model_path": str(extractor.model_path),
               "lora_path": str(extractor.lora_path) if extractor.lora_path else None,
+              "lora_merge": extractor.lora_merge, "loaded_path": str(extractor.loaded_path),
               "grammar": extractor.grammar, "n_parallel": extractor.n_parallel}
     return PredictionRun(predictions=predictions, system=system,
                          sampling=extractor.sampling.as_dict(), load_seconds=load_seconds,

@@ -1,0 +1,36 @@
+"""One set of model/decoding flags for ``ptoie extract``, ``ptoie-eval`` and ``ptoie-batch``."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.batch import build_parser as batch_parser
+from jobs.evaluate import build_parser as eval_parser
+from ptoie.batch import BATCH_N_CTX, BatchConfig
+from ptoie.cli import build_parser, extractor_options
+
+FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar"]
+
+
+def test_every_command_maps_the_same_flags_to_the_extractor():
+    extract = extractor_options(build_parser().parse_args(["extract", "Ela canta.", *FLAGS]))
+    evaluate = extractor_options(eval_parser().parse_args(FLAGS))
+    batch_args = batch_parser().parse_args(["corpus", "--out", "kg.ttl", *FLAGS])
+    batch = BatchConfig(**vars(batch_args) | {"inputs": tuple(batch_args.inputs)}).extractor_kwargs()
+    for options in (extract, evaluate, batch):
+        assert (options["temperature"], options["lora_merge"], options["top_k"], options["grammar"]) == (
+            0.0, None, 7, False)
+        assert (options["top_p"], options["min_p"], options["max_tokens"]) == (0.95, 0.05, 160)
+    assert extract["n_ctx"] == evaluate["n_ctx"] == 2048     # the Extractor's default
+    assert batch["n_ctx"] == BATCH_N_CTX == 1024       # the batch job's smaller KV cache
+
+
+def test_defaults_are_the_extractors_and_bad_values_name_the_flag(capsys):
+    options = extractor_options(build_parser().parse_args(["extract", "Ela canta."]))
+    assert (options["model_path"], options["lora_merge"], options["temperature"]) == (None, "q4_0", 0.2)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["extract", "x", "--lora-merge", "q4_1"])
+    assert "argument --lora-merge: choose from q4_0, q8_0, f16, none" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["extract", "x", "--greedy", "--temperature", "0.5"])
+    assert "not allowed with argument --greedy" in capsys.readouterr().err
