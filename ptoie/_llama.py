@@ -4,6 +4,12 @@ Several prompts are decoded together, each in its own KV-cache sequence, in one 
 call per step; a slot whose answer is complete is refilled with the next prompt at once. The
 prompt prefix all prompts share (the ChatML system turn) is evaluated once into sequence 0 and
 copied (not recomputed) into every slot: with a unified KV cache the copy shares cells.
+
+The KV cache is sized for the sentences in flight, not for ``n_parallel`` worst cases: a sentence
+is admitted only when the cells it may need (its prompt suffix plus ``max_tokens``, at most
+``n_ctx``) fit beside those reserved by the running ones. The cache holds
+``max(n_ctx, n_parallel * KV_CELLS_PER_SLOT)`` cells, so one sentence of ``n_ctx`` tokens always
+fits, and typical ones run ``n_parallel`` at a time.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .extractor import Generation, SamplingSettings
 
 _PREFIX_SEQ = 0
+KV_CELLS_PER_SLOT = 320
+"""KV cells per parallel slot: a ~60-token shared system turn, a sentence of ~100 tokens and a
+160-token answer budget (answers average ~22 tokens)."""
 _BACKEND_READY = False
 
 
@@ -54,6 +63,7 @@ class _Slot:
     text: bytearray = field(default_factory=bytearray)
     prompt_tokens: int = 0
     batch_row: int = -1          # row of this slot's logits in the last decode
+    reserved: int = 0            # KV cells this slot may still fill (suffix + answer budget)
 
 
 class LlamaBackend:
@@ -72,8 +82,9 @@ class LlamaBackend:
         self.n_parallel = n_parallel
         self.n_ctx_seq = n_ctx
         self.n_batch = n_batch
+        self.kv_cells = max(n_ctx, n_parallel * KV_CELLS_PER_SLOT)
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx * (n_parallel + 1)
+        cparams.n_ctx = self.kv_cells
         cparams.n_batch = self.n_batch
         cparams.n_ubatch = self.n_batch
         cparams.n_seq_max = n_parallel + 1
@@ -270,6 +281,7 @@ class LlamaBackend:
         try:
             while queue or any(s.index >= 0 for s in slots):
                 budget = self.n_batch - sum(len(s.pending) for s in slots if s.index >= 0)
+                free_cells = self.kv_cells - len(self._prefix) - sum(s.reserved for s in slots if s.index >= 0)
                 for slot in slots:  # refill free slots
                     if slot.index >= 0 or not queue:
                         continue
@@ -282,16 +294,22 @@ class LlamaBackend:
                     suffix = tokens[shared:]
                     if len(suffix) > budget and budget < self.n_batch:
                         break  # admitted at a later step, when the batch has room
+                    too_long = len(tokens) + 1 > self.n_ctx_seq or not suffix
+                    reserve = min(len(suffix) + max_new, self.n_ctx_seq - shared)
+                    if not too_long and reserve > free_cells and any(s.index >= 0 for s in slots):
+                        break  # admitted when running sentences have freed their cells
                     queue.popleft()
                     del tokenized[idx]
                     slot.index, slot.prompt_tokens = idx, len(tokens)
                     slot.pieces, slot.logprobs, slot.text = [], [], bytearray()
-                    if len(tokens) + 1 > self.n_ctx_seq or not suffix:
+                    if too_long:
                         finish(slot)  # too long for the context: no answer
                         continue
                     if shared:
                         llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, slot.seq_id, -1, -1)
                     slot.pos = shared
+                    slot.reserved = reserve
+                    free_cells -= reserve
                     slot.pending = suffix
                     slot.sampler = self._new_sampler(sampling)
                     slot.grammar = self._new_grammar()

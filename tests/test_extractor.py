@@ -98,3 +98,28 @@ def test_prompts_longer_than_n_batch_are_fed_over_several_decodes():
     assert all(r.prompt_tokens > 40 and 0 < r.generated_tokens <= 8 for r in results)
     with pytest.raises(ValueError, match="n_batch must be >= n_parallel"):
         Extractor(embedded_base_gguf(), n_parallel=4, n_batch=2)
+
+
+@pytest.mark.slow
+def test_kv_cache_is_shared_by_admission_not_sized_for_every_worst_case(monkeypatch):
+    """The cache holds max(n_ctx, n_parallel * KV_CELLS_PER_SLOT) cells; a sentence waits until its
+    suffix + max_tokens fit beside the running ones, so a large answer budget lowers parallelism
+    instead of overflowing the cache."""
+    from ptoie import _llama
+
+    active_per_decode: list[int] = []
+    decode = _llama.LlamaBackend._decode
+    monkeypatch.setattr(_llama.LlamaBackend, "_decode", lambda self, items: (
+        active_per_decode.append(len({seq for _, _, seq, _ in items} - {_llama._PREFIX_SEQ})),
+        decode(self, items))[1])
+    with Extractor(temperature=0, n_parallel=8, n_ctx=1024, max_tokens=600) as ex:
+        backend = ex._backend
+        assert backend.kv_cells == max(1024, 8 * _llama.KV_CELLS_PER_SLOT)
+        results = ex.extract_batch(SENTENCES * 3)
+        smallest_reserve = min(r.prompt_tokens for r in results) - len(backend._prefix) + 600
+    assert all(r.triples for r in results)
+    assert max(active_per_decode) <= (backend.kv_cells - len(backend._prefix)) // smallest_reserve < 8
+    with Extractor(temperature=0, n_parallel=8, max_tokens=40) as ex:  # small budget: all 8 at once
+        active_per_decode.clear()
+        ex.extract_batch(SENTENCES * 3)
+    assert max(active_per_decode) == 8
