@@ -128,8 +128,8 @@ class BatchConfig:
     n_ctx: int = BATCH_N_CTX
     """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
-    and ``max_tokens``. The KV cache of ``n_ctx x (n_parallel + 1)`` tokens is most of a
-    worker's memory; a sentence that does not fit gets no answer."""
+    and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds
+    ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie._llama``.)"""
     n_parallel: int = 8
     temperature: float = 0.2
     top_p: float = 0.95

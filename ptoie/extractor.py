@@ -119,7 +119,10 @@ class Extractor:
             on CPU, at the same PUD-100 F1 (docs/throughput.md). None: llama.cpp applies the
             adapter at run time on every token.
 
-        n_ctx: context length in tokens (prompt + answer of the longest batch slot).
+        n_ctx: longest context of one sentence in tokens (prompt + answer); a longer prompt
+            gets no answer. The KV cache holds max(n_ctx, 320 x n_parallel) cells shared by
+            admission: a sentence starts when its prompt + ``max_tokens`` fit beside the
+            running ones.
         n_threads: CPU threads; None = all cores of this machine.
         n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build.
         n_parallel: sentences decoded together (continuous batching); 1 = one at a time.
