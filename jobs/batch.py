@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ptoie.batch import BATCH_N_CTX, EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
 from ptoie.cli import add_extractor_arguments
 
 
@@ -80,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_arguments(parser)
     _add_ray_arguments(parser)
     add_extractor_arguments(parser)
-    parser.set_defaults(n_ctx=BATCH_N_CTX)
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="count documents and sentences only (no model, no Ray)")

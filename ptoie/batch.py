@@ -50,8 +50,6 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 """Every document was processed."""
-BATCH_N_CTX = 1024
-"""The batch job's context per sentence, below the Extractor's 2048: see ``BatchConfig.n_ctx``."""
 EXIT_USAGE = 2
 """Bad flags or settings (nothing processed)."""
 EXIT_SKIPPED = 3
@@ -125,7 +123,7 @@ class BatchConfig:
     lora: str | None = None
     lora_merge: MergedQuant | None = "q4_0"
     """Merge ``lora`` into ``model`` once (cached), in this format; None: apply it at run time."""
-    n_ctx: int = BATCH_N_CTX
+    n_ctx: int = 2048
     """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
     and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds

@@ -30,7 +30,8 @@ class Triple:
         return self.arg1, self.rel, self.arg2
 
     def to_record(self, *, doc_id: str, sentence_id: int, sentence: str,
-                  extraction_index: int, model_id: str) -> dict[str, Any]:
+                  extraction_index: int, model_id: str, doc_url: str | None = None,
+                  doc_title: str | None = None) -> dict[str, Any]:
         """A row with exactly the fields of ``schemas/triple.schema.json``."""
         record: dict[str, Any] = {
             "doc_id": doc_id,
@@ -42,6 +43,8 @@ class Triple:
             "arg2": self.arg2,
             "confidence": self.confidence,
             "model_id": model_id,
+            "doc_url": doc_url,
+            "doc_title": doc_title,
         }
         for name, span in (("arg1", self.arg1_span), ("rel", self.rel_span), ("arg2", self.arg2_span)):
             record[f"{name}_start"] = span[0] if span else None

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.batch import build_parser as batch_parser
 from jobs.evaluate import build_parser as eval_parser
-from ptoie.batch import BATCH_N_CTX, BatchConfig
+from ptoie.batch import BatchConfig
 from ptoie.cli import build_parser, extractor_options
 
 FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar"]
@@ -21,8 +21,7 @@ def test_every_command_maps_the_same_flags_to_the_extractor():
         assert (options["temperature"], options["lora_merge"], options["top_k"], options["grammar"]) == (
             0.0, None, 7, False)
         assert (options["top_p"], options["min_p"], options["max_tokens"]) == (0.95, 0.05, 160)
-    assert extract["n_ctx"] == evaluate["n_ctx"] == 2048     # the Extractor's default
-    assert batch["n_ctx"] == BATCH_N_CTX == 1024       # the batch job's smaller KV cache
+    assert extract["n_ctx"] == evaluate["n_ctx"] == batch["n_ctx"] == 2048   # the Extractor's default
 
 
 def test_defaults_are_the_extractors_and_bad_values_name_the_flag(capsys):
