@@ -1,14 +1,15 @@
 """``ptoie-batch``: turn a text collection into a knowledge graph on Ray workers.
 
-    ptoie-batch corpus/ --out kg.ttl          # kg.ttl, kg.parquet/, kg.graphml, kg.json
+    ptoie-batch corpus/ --out kg.ttl   # kg.ttl, kg.parquet/, kg.oxigraph/, kg.graphml, kg.json, kg.html
 
 Inputs: files and directories (recursive) of .txt (a document per file), .jsonl (a document per
-line) and .parquet (a document per row), each optionally gzip-compressed. Rerunning the same
-command resumes: finished documents are skipped. See docs/batch.md.
+line), .parquet (a document per row), .html/.htm (a web page per file), each optionally
+gzip-compressed, and .warc/.warc.gz (an HTML response per document). Rerunning the same command
+resumes: finished documents are skipped. See docs/batch.md.
 
 exit status: 0 every document processed; 3 completed, but some documents or files were skipped
 (each is a line on stderr and a record in the errors file); 2 usage error (bad flags, model not
-found, settings differ from the run being resumed).
+found, settings differ from the run being resumed, another job running on the same output).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from pathlib import Path
 
 from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
 from ptoie.cli import add_extractor_arguments
+from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES
 
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("input")
     group.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                       help="files or directories: .txt, .jsonl, .parquet, optionally .gz")
+                       help="files or directories: .txt, .jsonl, .parquet, .html (optionally .gz), "
+                            ".warc, .warc.gz")
     group.add_argument("--text-field", default="text",
                        help="JSONL key / Parquet column with the text (default: text)")
     group.add_argument("--id-field", default="id",
@@ -51,17 +54,36 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--graphml", type=Path, help="GraphML file (default: <out stem>.graphml)")
     group.add_argument("--node-link", type=Path,
                        help="node-link JSON file (default: <out stem>.json)")
+    group.add_argument("--store", type=Path,
+                       help="Oxigraph store folder, for `ptoie sparql` (default: <out stem>.oxigraph/)")
+    group.add_argument("--view", type=Path,
+                       help="interactive picture of the graph (default: <out stem>.html)")
+    group.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
+                       help="GraphML and node-link JSON only up to this many triples (default: "
+                            f"{DEFAULT_MAX_GRAPH_TRIPLES}; they are held in memory)")
     group.add_argument("--errors", type=Path,
                        help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
     group.add_argument("--overwrite", action="store_true",
                        help="start over instead of resuming the run in the Parquet folder")
 
 
+def _workers(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number or auto") from None
+
+
 def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Ray")
     group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                                          "local Ray)")
-    group.add_argument("--workers", type=int, default=1, help="extractor actors (default: 1)")
+    group.add_argument("--workers", type=_workers, default="auto",
+                       help="extractor actors, or auto: one per --threads-per-worker CPUs (per "
+                            "--gpus-per-worker GPUs) that Ray reports, at most one per GiB of its "
+                            "memory (default: auto)")
     group.add_argument("--threads-per-worker", type=int, default=1,
                        help="CPU threads (Ray num_cpus) per actor (default: 1; scale with "
                             "--workers first)")

@@ -1,13 +1,17 @@
-"""Sinks: triple records -> Parquet shards (the durable store) -> RDF and NetworkX graphs.
+"""Sinks: triple records -> Parquet shards (the durable store) -> RDF statements and NetworkX graphs.
 
 * :func:`write_parquet_shard` writes one shard atomically (temporary file, fsync, ``os.replace``,
   fsync of the folder): a shard either exists complete or not at all.
 * :class:`RdfVocabulary` mints IRIs with the namespaces and terms of ``schemas/rdf_vocabulary.json``
   (read at run time); :func:`entity_slug` is the normalisation behind entity and relation IRIs.
-* :class:`KnowledgeGraph` turns records into an rdflib graph (every triple plus its reified
-  provenance statement) and a NetworkX ``MultiDiGraph`` (entities as nodes, one edge per triple);
-  :meth:`KnowledgeGraph.write_rdf`, :meth:`~KnowledgeGraph.write_graphml` and
-  :meth:`~KnowledgeGraph.write_node_link` write them atomically.
+* :func:`rdf_triples` turns a table of records into RDF statements (pyoxigraph terms), streamed:
+  every triple plus its reified provenance statement; :func:`write_rdf` serialises them with
+  pyoxigraph's streaming Turtle / N-Triples writer, a table at a time, never a whole graph in memory.
+* :func:`networkx_graph` builds the NetworkX ``MultiDiGraph`` (entities as nodes, one edge per
+  triple) and :func:`write_graphml` / :func:`write_node_link` write it. A NetworkX graph lives in
+  memory, so callers bound its size (``ptoie.kg``).
+
+The graph-building stage that puts these together, incrementally, is :mod:`ptoie.kg`.
 """
 
 from __future__ import annotations
@@ -19,20 +23,27 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import networkx as nx
 import pyarrow as pa
 import pyarrow.parquet as pq
-from rdflib import RDF, XSD, Graph, Literal as RdfLiteral, URIRef
+from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, Triple, serialize
 
 from .schema import rdf_vocabulary, triple_schema
 
-RdfFormat = Literal["turtle", "nt"]
-RDF_FORMATS: dict[str, RdfFormat] = {".ttl": "turtle", ".nt": "nt"}
+RdfFormatName = Literal["turtle", "nt"]
+RDF_FORMATS: dict[str, RdfFormatName] = {".ttl": "turtle", ".nt": "nt"}
+_OXIGRAPH_FORMATS = {"turtle": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES}
 
 _STRIP = "\"'“”‘’«»()[]{}.,;:!?¿¡ \t\n"
 _SPACES = re.compile(r"\s+")
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = NamedNode(_RDF + "type")
+RDF_STATEMENT = NamedNode(_RDF + "Statement")
+RDF_SUBJECT, RDF_PREDICATE, RDF_OBJECT = (NamedNode(_RDF + p) for p in ("subject", "predicate", "object"))
+XSD_INTEGER, XSD_DOUBLE = NamedNode(_XSD + "integer"), NamedNode(_XSD + "double")
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -96,7 +107,7 @@ def _id_segment(identifier: str) -> str:
 
 
 class RdfVocabulary:
-    """The terms of ``schemas/rdf_vocabulary.json`` as rdflib IRIs, and the IRI minting rules."""
+    """The terms of ``schemas/rdf_vocabulary.json`` as IRIs, and the IRI minting rules."""
 
     def __init__(self, spec: Mapping[str, Any] | None = None) -> None:
         spec = spec if spec is not None else rdf_vocabulary()
@@ -109,120 +120,168 @@ class RdfVocabulary:
         self.classes = {name: self.expand(curie) for name, curie in spec["classes"].items()}
         self.properties = {name: self.expand(curie) for name, curie in spec["properties"].items()}
 
-    def expand(self, curie: str) -> URIRef:
+    def expand(self, curie: str) -> NamedNode:
         prefix, _, local = curie.partition(":")
         if prefix not in self.prefixes:
             raise ValueError(f"schemas/rdf_vocabulary.json: prefix {prefix!r} of {curie!r} is not "
                              f"declared under 'prefixes'")
-        return URIRef(self.prefixes[prefix] + local)
+        return NamedNode(self.prefixes[prefix] + local)
 
-    def entity(self, surface: str) -> URIRef:
-        return URIRef(self._entity_ns + entity_slug(surface))
+    def entity(self, surface: str) -> NamedNode:
+        return NamedNode(self._entity_ns + entity_slug(surface))
 
-    def relation(self, surface: str) -> URIRef:
-        return URIRef(self._relation_ns + entity_slug(surface))
+    def relation(self, surface: str) -> NamedNode:
+        return NamedNode(self._relation_ns + entity_slug(surface))
 
-    def document(self, doc_id: str) -> URIRef:
-        return URIRef(self._document_ns + _id_segment(doc_id))
+    def document(self, doc_id: str) -> NamedNode:
+        return NamedNode(self._document_ns + _id_segment(doc_id))
 
-    def extraction(self, doc_id: str, sentence_id: int, extraction_index: int) -> URIRef:
-        return URIRef(f"{self._extraction_ns}{_id_segment(doc_id)}/{sentence_id}/"
-                      f"{extraction_index}")
+    def extraction(self, doc_id: str, sentence_id: int, extraction_index: int) -> NamedNode:
+        return NamedNode(f"{self._extraction_ns}{_id_segment(doc_id)}/{sentence_id}/"
+                         f"{extraction_index}")
 
-    def model(self, model_id: str) -> URIRef:
-        return URIRef(self._model_ns + _id_segment(model_id))
+    def model(self, model_id: str) -> NamedNode:
+        return NamedNode(self._model_ns + _id_segment(model_id))
 
 
-# -- graphs -----------------------------------------------------------------------------------
-class KnowledgeGraph:
-    """The RDF graph and the NetworkX multigraph of a set of triple records, built together.
+# -- RDF --------------------------------------------------------------------------------------
+_RDF_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1", "rel", "arg2",
+                "confidence", "model_id", "doc_url", "doc_title"]
 
-    RDF: ``<ent:arg1> <rel:rel> <ent:arg2>`` for every triple, and for every record a reified
-    statement ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
+
+def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
+    """The RDF statements of a table of records, streamed, 4,096 rows at a time.
+
+    Per record: ``<ent:arg1> <rel:rel> <ent:arg2>`` and a reified statement
+    ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
     ``rdf:subject/predicate/object``, the sentence, sentence id, extraction index, document,
-    confidence and model. NetworkX: a node per entity IRI (attribute ``label``), an edge per record
-    keyed by the statement IRI with attributes ``rel``, ``relation``, ``confidence`` (absent when
-    unknown), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``.
+    confidence (when known) and model. Entities, relations, documents (with their URL and title
+    when the input was a web page) and models are typed and labelled once per table; an RDF store
+    or parser merges the repeats of other tables (an RDF graph is a set).
     """
+    v = vocabulary
+    cls, prop = v.classes, v.properties
+    lang = "pt"
+    described: set[str] = set()
+    entity = _memo(v.entity)
+    relation = _memo(v.relation)
 
-    def __init__(self, vocabulary: RdfVocabulary | None = None) -> None:
-        self.vocabulary = vocabulary or RdfVocabulary()
-        self.rdf = Graph()
-        for prefix, namespace in self.vocabulary.prefixes.items():
-            self.rdf.bind(prefix, namespace)
-        self.graph = nx.MultiDiGraph()
-        self.n_records = 0
+    def describe(node: NamedNode, klass: NamedNode, label: str, language: str | None
+                 ) -> Iterator[Triple]:
+        key = node.value + "\x00" + label
+        if key not in described:
+            described.add(key)
+            yield Triple(node, RDF_TYPE, klass)
+            yield Triple(node, prop["label"], RdfLiteral(label, language=language))
 
-    def add_table(self, table: pa.Table) -> None:
-        for batch in table.to_batches(max_chunksize=4096):
-            self.add_records(batch.to_pylist())
-
-    def add_records(self, records: Iterable[Mapping[str, Any]]) -> None:
-        v, g = self.vocabulary, self.rdf
-        cls, prop = v.classes, v.properties
-        for r in records:
-            subject, obj = v.entity(r["arg1"]), v.entity(r["arg2"])
-            predicate = v.relation(r["rel"])
+    for batch in table.select(_RDF_COLUMNS).to_batches(max_chunksize=4096):
+        for r in batch.to_pylist():
+            subject, obj = entity(r["arg1"]), entity(r["arg2"])
+            predicate = relation(r["rel"])
             statement = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"])
             document, model = v.document(r["doc_id"]), v.model(r["model_id"])
-            g.add((subject, predicate, obj))
-            for node, surface in ((subject, r["arg1"]), (obj, r["arg2"])):
-                g.add((node, RDF.type, cls["Entity"]))
-                g.add((node, prop["label"], RdfLiteral(surface, lang="pt")))
-            g.add((predicate, RDF.type, cls["Relation"]))
-            g.add((predicate, prop["label"], RdfLiteral(r["rel"], lang="pt")))
-            g.add((document, RDF.type, cls["Document"]))
-            g.add((document, prop["label"], RdfLiteral(r["doc_id"])))
-            g.add((model, RDF.type, cls["Model"]))
-            g.add((model, prop["label"], RdfLiteral(r["model_id"])))
-            for p, o in ((RDF.type, RDF.Statement), (RDF.type, cls["Extraction"]),
-                         (RDF.subject, subject), (RDF.predicate, predicate), (RDF.object, obj),
-                         (prop["sentence"], RdfLiteral(r["sentence"], lang="pt")),
-                         (prop["sentenceId"], RdfLiteral(r["sentence_id"], datatype=XSD.integer)),
-                         (prop["extractionIndex"],
-                          RdfLiteral(r["extraction_index"], datatype=XSD.integer)),
-                         (prop["document"], document), (prop["model"], model)):
-                g.add((statement, p, o))
+            yield Triple(subject, predicate, obj)
+            yield from describe(subject, cls["Entity"], r["arg1"], lang)
+            yield from describe(obj, cls["Entity"], r["arg2"], lang)
+            yield from describe(predicate, cls["Relation"], r["rel"], lang)
+            if document.value not in described:
+                yield from describe(document, cls["Document"], r["doc_id"], None)
+                if r["doc_url"]:
+                    yield Triple(document, prop["url"], NamedNode(r["doc_url"]))
+                if r["doc_title"]:
+                    yield Triple(document, prop["title"], RdfLiteral(r["doc_title"]))
+                described.add(document.value)
+            yield from describe(model, cls["Model"], r["model_id"], None)
+            yield Triple(statement, RDF_TYPE, RDF_STATEMENT)
+            yield Triple(statement, RDF_TYPE, cls["Extraction"])
+            yield Triple(statement, RDF_SUBJECT, subject)
+            yield Triple(statement, RDF_PREDICATE, predicate)
+            yield Triple(statement, RDF_OBJECT, obj)
+            yield Triple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=lang))
+            yield Triple(statement, prop["sentenceId"],
+                         RdfLiteral(str(r["sentence_id"]), datatype=XSD_INTEGER))
+            yield Triple(statement, prop["extractionIndex"],
+                         RdfLiteral(str(r["extraction_index"]), datatype=XSD_INTEGER))
+            yield Triple(statement, prop["document"], document)
+            yield Triple(statement, prop["model"], model)
             if r["confidence"] is not None:
-                g.add((statement, prop["confidence"],
-                       RdfLiteral(float(r["confidence"]), datatype=XSD.double)))
-
-            for node, surface in ((subject, r["arg1"]), (obj, r["arg2"])):
-                if node not in self.graph:
-                    self.graph.add_node(str(node), label=surface)
-            edge = {"rel": r["rel"], "relation": str(predicate), "doc_id": r["doc_id"],
-                    "sentence_id": int(r["sentence_id"]),
-                    "extraction_index": int(r["extraction_index"]),
-                    "sentence": r["sentence"], "model_id": r["model_id"]}
-            if r["confidence"] is not None:
-                edge["confidence"] = float(r["confidence"])
-            self.graph.add_edge(str(subject), str(obj), key=str(statement), **edge)
-            self.n_records += 1
-
-    def n_statements(self) -> int:
-        """Reified statements in the RDF graph (one per record)."""
-        return sum(1 for _ in self.rdf.subjects(RDF.type, RDF.Statement))
-
-    def write_rdf(self, path: Path) -> None:
-        fmt = rdf_format(path)
-        with atomic_path(path) as tmp:
-            self.rdf.serialize(destination=str(tmp), format=fmt, encoding="utf-8")
-
-    def write_graphml(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
-            nx.write_graphml(self.graph, tmp)
-
-    def write_node_link(self, path: Path) -> None:
-        data = nx.node_link_data(self.graph, edges="edges")
-        with atomic_path(path) as tmp:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, ensure_ascii=False)
+                yield Triple(statement, prop["confidence"],
+                             RdfLiteral(repr(float(r["confidence"])), datatype=XSD_DOUBLE))
 
 
-def rdf_format(path: Path) -> RdfFormat:
-    """rdflib format of an RDF output path, from its extension (.ttl Turtle, .nt N-Triples)."""
+def _memo(mint):
+    """``mint`` with a cache of the table at hand (surface forms repeat across its rows)."""
+    cache: dict[str, NamedNode] = {}
+
+    def cached(surface: str) -> NamedNode:
+        node = cache.get(surface)
+        if node is None:
+            node = cache[surface] = mint(surface)
+        return node
+    return cached
+
+
+def rdf_format(path: Path) -> RdfFormatName:
+    """RDF format of an output path, from its extension (.ttl Turtle, .nt N-Triples)."""
     try:
         return RDF_FORMATS[path.suffix.lower()]
     except KeyError:
         raise ValueError(f"{path}: RDF output must end in {' or '.join(RDF_FORMATS)} "
                          f"(Turtle or N-Triples)") from None
+
+
+def oxigraph_format(fmt: RdfFormatName) -> RdfFormat:
+    return _OXIGRAPH_FORMATS[fmt]
+
+
+def write_rdf(tables: Iterable[pa.Table], output: IO[bytes], fmt: RdfFormatName,
+              vocabulary: RdfVocabulary | None = None) -> None:
+    """Serialise the statements of ``tables`` to ``output`` (pyoxigraph's streaming writer; one
+    Turtle document per table, each with the vocabulary's prefixes, which concatenate into one
+    valid Turtle file)."""
+    vocabulary = vocabulary or RdfVocabulary()
+    prefixes = vocabulary.prefixes if fmt == "turtle" else None
+    for table in tables:
+        serialize(rdf_triples(table, vocabulary), output, oxigraph_format(fmt), prefixes=prefixes)
+
+
+# -- NetworkX ---------------------------------------------------------------------------------
+_GRAPH_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1", "rel", "arg2",
+                  "confidence", "model_id"]
+
+
+def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None = None
+                   ) -> nx.MultiDiGraph:
+    """A node per entity IRI (attribute ``label``: the first surface form seen), an edge per
+    record keyed by its statement IRI, with ``rel``, ``relation`` (IRI), ``confidence`` (absent
+    when unknown), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``."""
+    v = vocabulary or RdfVocabulary()
+    graph = nx.MultiDiGraph()
+    for table in tables:
+        for batch in table.select(_GRAPH_COLUMNS).to_batches(max_chunksize=4096):
+            for r in batch.to_pylist():
+                subject, obj = v.entity(r["arg1"]).value, v.entity(r["arg2"]).value
+                for node, surface in ((subject, r["arg1"]), (obj, r["arg2"])):
+                    if node not in graph:
+                        graph.add_node(node, label=surface)
+                edge = {"rel": r["rel"], "relation": v.relation(r["rel"]).value,
+                        "doc_id": r["doc_id"], "sentence_id": int(r["sentence_id"]),
+                        "extraction_index": int(r["extraction_index"]),
+                        "sentence": r["sentence"], "model_id": r["model_id"]}
+                if r["confidence"] is not None:
+                    edge["confidence"] = float(r["confidence"])
+                key = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"]).value
+                graph.add_edge(subject, obj, key=key, **edge)
+    return graph
+
+
+def write_graphml(graph: nx.MultiDiGraph, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        nx.write_graphml(graph, tmp)
+
+
+def write_node_link(graph: nx.MultiDiGraph, path: Path) -> None:
+    data = nx.node_link_data(graph, edges="edges")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)

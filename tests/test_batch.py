@@ -20,11 +20,13 @@ from pathlib import Path
 import networkx as nx
 import pyarrow.dataset as ds
 import pytest
+from pyoxigraph import Store
 from rdflib import RDF, Graph
 
 from jobs.batch import main
 from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, BatchConfig, BatchUsageError, ExtractorWorker,
-                         InProcessWorkerPool, ShardStore, group_batches, run_batch, PreparedDocument)
+                         InProcessWorkerPool, OutputLock, PreparedDocument, ShardStore,
+                         group_batches, run_batch, size_workers)
 from ptoie.extractor import SentenceResult
 from ptoie.triple import Triple
 
@@ -51,7 +53,7 @@ class FakeExtractor:
         return results
 
 
-def fake_pool(config: BatchConfig) -> InProcessWorkerPool:
+def fake_pool(config: BatchConfig, **_announce) -> InProcessWorkerPool:
     return InProcessWorkerPool(ExtractorWorker(config.extractor_kwargs(), FakeExtractor))
 
 
@@ -81,11 +83,17 @@ def triple_rows(config: BatchConfig) -> list[tuple]:
 
 
 def output_counts(config: BatchConfig) -> dict[str, int]:
+    """Triples in each output, read back independently (rdflib for the RDF file, SPARQL on the
+    store, networkx for the graphs)."""
+    outputs = config.graph_outputs
     rdf = Graph().parse(config.out, format="turtle" if config.out.suffix == ".ttl" else "nt")
-    node_link = json.loads(config.node_link_path.read_text(encoding="utf-8"))
+    node_link = json.loads(outputs.node_link.read_text(encoding="utf-8"))
+    [count] = Store.read_only(str(outputs.store)).query(
+        "SELECT (COUNT(?s) AS ?n) WHERE { ?s a <https://w3id.org/ptoie/vocab#Extraction> }")
     return {"parquet": len(triple_rows(config)),
             "rdf": len(set(rdf.subjects(RDF.type, RDF.Statement))),
-            "graphml": nx.read_graphml(config.graphml_path, force_multigraph=True).number_of_edges(),
+            "store": int(count["n"].value),
+            "graphml": nx.read_graphml(outputs.graphml, force_multigraph=True).number_of_edges(),
             "node-link": len(node_link["edges"])}
 
 
@@ -104,8 +112,9 @@ def test_run_writes_parquet_rdf_and_graphs_with_the_same_triples(tmp_path):
     assert summary.sentences == 3 + 5 * 2 + 1
     # every sentence of >= 3 words gives one triple; "Fim." gives none
     assert summary.triples == summary.triples_total == 13
-    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "graphml", "node-link"], 13)
+    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "store", "graphml", "node-link"], 13)
     assert summary.counts == output_counts(config)
+    assert "Lisboa" in config.graph_outputs.view.read_text(encoding="utf-8")
     assert ("doc-3", 1, 0, "Rio3", "corre", "para o mar") in triple_rows(config)
     assert ("a.txt", 1, 0, "O", "Porto", "fica no Norte") in triple_rows(config)
     assert ("c.jsonl.gz:1", 0, 0, "Camões", "escreveu", "Os Lusíadas") in triple_rows(config)
@@ -124,9 +133,13 @@ def test_rerun_resumes_and_only_new_or_changed_documents_are_extracted(tmp_path)
     def no_pool(_config):
         raise AssertionError("nothing to extract: no worker pool (no Ray, no model) is started")
 
+    outputs = config.graph_outputs.named()
+    written = {name: path.stat().st_mtime_ns for name, path in outputs.items() if path.is_file()}
     again = run_batch(config, pool_factory=no_pool)
     assert (again.documents_processed, again.documents_resumed, again.sentences) == (0, 7, 0)
     assert triple_rows(config) == first and again.triples_total == len(first)
+    # nothing extracted: no graph output is rewritten
+    assert {name: outputs[name].stat().st_mtime_ns for name in written} == written
 
     (corpus / "new.txt").write_text("Braga fica no Minho.", encoding="utf-8")
     (corpus / "a.txt").write_text("Évora fica no Alentejo.", encoding="utf-8")  # changed content
@@ -136,7 +149,7 @@ def test_rerun_resumes_and_only_new_or_changed_documents_are_extracted(tmp_path)
     assert [r for r in rows if r[0] == "a.txt"] == [("a.txt", 0, 0, "Évora", "fica", "no Alentejo")]
     assert ("new.txt", 0, 0, "Braga", "fica", "no Minho") in rows
     assert len(rows) == len(first) - 2 + 2  # a.txt had 2 triples, now 1; new.txt adds 1
-    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "graphml", "node-link"], len(rows))
+    assert output_counts(config) == dict.fromkeys(["parquet", "rdf", "store", "graphml", "node-link"], len(rows))
 
 
 def test_crash_after_a_shard_is_written_loses_and_duplicates_nothing(tmp_path, monkeypatch):
@@ -258,6 +271,40 @@ def test_help_documents_exit_codes():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "3 completed, but some documents" in result.stdout and "2 usage error" in result.stdout
+
+
+def test_a_second_job_on_the_same_output_is_refused_and_a_dead_holder_does_not_block(tmp_path, capsys):
+    config = make_config(tmp_path, write_corpus(tmp_path))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from ptoie.batch import OutputLock; OutputLock(Path(sys.argv[1])).acquire(); "
+         "print('locked', flush=True); time.sleep(120)", str(config.parquet_path)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        argv = [str(config.inputs[0]), "--out", str(config.out), "--model", "embedded:smollm2"]
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert f"pid {holder.pid} on host" in line and "in use by a running ptoie-batch" in line
+        assert not (config.parquet_path / ShardStore.MANIFEST).exists()   # nothing touched
+    finally:
+        holder.kill()   # SIGKILL: the lock file stays behind, the lock does not
+        holder.wait()
+    assert (config.parquet_path / OutputLock.NAME).exists()
+    assert run_batch(config, pool_factory=fake_pool).exit_code == EXIT_OK
+
+
+def test_workers_auto_rule():
+    gib = 2**30
+    assert size_workers({"CPU": 2.0, "memory": 16 * gib}, threads_per_worker=1,
+                        gpus_per_worker=0) == (2, "2 CPUs / 1 thread(s) per worker")
+    assert size_workers({"CPU": 16.0, "memory": 64 * gib}, threads_per_worker=4,
+                        gpus_per_worker=0)[0] == 4
+    assert size_workers({"CPU": 16.0, "GPU": 1.0, "memory": 64 * gib}, threads_per_worker=1,
+                        gpus_per_worker=0.25) == (4, "1 GPUs / 0.25 GPU per worker")
+    assert size_workers({"CPU": 64.0, "memory": 3.5 * gib}, threads_per_worker=1,
+                        gpus_per_worker=0)[0] == 3          # memory-bound
+    assert size_workers({"CPU": 1.0}, threads_per_worker=4, gpus_per_worker=0)[0] == 1
 
 
 # -- the real command: Ray workers, the shipped GGUF model, kill -9 ---------------------------

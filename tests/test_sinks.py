@@ -1,4 +1,5 @@
-"""Sinks: atomic Parquet shards, IRI minting, and the RDF / GraphML / node-link graphs."""
+"""Sinks: atomic Parquet shards, IRI minting, RDF statements (pyoxigraph's writer, read back with
+rdflib, an independent parser) and the GraphML / node-link graphs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 from rdflib import RDF, Graph, Literal, URIRef
 
 from ptoie.schema import triple_schema
-from ptoie.sinks import (KnowledgeGraph, RdfVocabulary, entity_slug, rdf_format, records_table,
-                         write_parquet_shard)
+from ptoie.sinks import (RdfVocabulary, entity_slug, networkx_graph, rdf_format, records_table,
+                         write_graphml, write_node_link, write_parquet_shard, write_rdf)
 from ptoie.triple import Triple
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -44,8 +45,8 @@ def test_entity_slug_is_normalised_and_percent_safe():
     assert entity_slug("...") == "_"
     assert entity_slug("S.A. 50%") == "s%2Ea%2E_50%25"  # no dot segments, no bare %
     vocab = RdfVocabulary()
-    assert vocab.entity("Dom Casmurro") == URIRef("https://w3id.org/ptoie/entity/dom_casmurro")
-    assert vocab.relation("é a capital de").startswith("https://w3id.org/ptoie/relation/")
+    assert vocab.entity("Dom Casmurro").value == "https://w3id.org/ptoie/entity/dom_casmurro"
+    assert vocab.relation("é a capital de").value.startswith("https://w3id.org/ptoie/relation/")
 
 
 def test_parquet_shard_is_written_atomically_with_the_schema(tmp_path):
@@ -60,43 +61,59 @@ def test_parquet_shard_is_written_atomically_with_the_schema(tmp_path):
     assert not (tmp_path / "part-2.parquet").exists()
 
 
-def test_graphs_hold_every_record_with_provenance(tmp_path):
-    kg = KnowledgeGraph()
-    kg.add_table(records_table(_records()))
-    vocab = kg.vocabulary
+def _iri(node) -> URIRef:
+    return URIRef(node.value)
 
-    kg.write_rdf(tmp_path / "kg.ttl")
-    kg.write_rdf(tmp_path / "kg.nt")
-    kg.write_graphml(tmp_path / "kg.graphml")
-    kg.write_node_link(tmp_path / "kg.json")
+
+def _write_all(tmp_path: Path, tables) -> None:
+    for name, fmt in (("kg.ttl", "turtle"), ("kg.nt", "nt")):
+        with open(tmp_path / name, "wb") as out:
+            write_rdf(tables, out, fmt)
+    graph = networkx_graph(tables)
+    write_graphml(graph, tmp_path / "kg.graphml")
+    write_node_link(graph, tmp_path / "kg.json")
+
+
+def test_graphs_hold_every_record_with_provenance(tmp_path):
+    records = _records()
+    records[2] |= {"doc_url": "https://pt.example.org/lisboa", "doc_title": "Lisboa — cidade"}
+    # two tables: their Turtle documents concatenate into one valid file, repeats merge
+    _write_all(tmp_path, [records_table(records[:1]), records_table(records[1:])])
+    vocab = RdfVocabulary()
+    label = _iri(vocab.properties["label"])
 
     for name, fmt in (("kg.ttl", "turtle"), ("kg.nt", "nt")):
         g = Graph().parse(tmp_path / name, format=fmt)
         statements = set(g.subjects(RDF.type, RDF.Statement))
-        assert len(statements) == 3 == kg.n_statements()
+        assert len(statements) == 3
         # the two surface forms of Machado de Assis are one entity with both labels
-        machado = vocab.entity("Machado de Assis")
-        assert {str(o) for o in g.objects(machado, vocab.properties["label"])} == \
-            {"Machado de Assis", "machado de assis"}
-        first = vocab.extraction("livros.jsonl:1", 0, 0)
+        machado = _iri(vocab.entity("Machado de Assis"))
+        assert {str(o) for o in g.objects(machado, label)} == {"Machado de Assis", "machado de assis"}
+        first = _iri(vocab.extraction("livros.jsonl:1", 0, 0))
+        prop = {k: _iri(v) for k, v in vocab.properties.items()}
         assert first in statements
         assert g.value(first, RDF.subject) == machado
-        assert g.value(first, RDF.predicate) == vocab.relation("escreveu")
-        assert g.value(first, RDF.object) == vocab.entity("Dom Casmurro")
-        assert g.value(first, vocab.properties["sentence"]) == \
+        assert g.value(first, RDF.predicate) == _iri(vocab.relation("escreveu"))
+        assert g.value(first, RDF.object) == _iri(vocab.entity("Dom Casmurro"))
+        assert g.value(first, prop["sentence"]) == \
             Literal("Machado de Assis escreveu Dom Casmurro.", lang="pt")
-        assert g.value(first, vocab.properties["document"]) == vocab.document("livros.jsonl:1")
-        assert g.value(first, vocab.properties["model"]) == vocab.model(MODEL)
-        assert g.value(first, vocab.properties["confidence"]).toPython() == pytest.approx(0.91)
-        assert g.value(vocab.extraction("livros.jsonl:1", 0, 1), vocab.properties["confidence"]) is None
-        assert (machado, vocab.relation("escreveu"), vocab.entity("Dom Casmurro")) in g
+        assert g.value(first, prop["sentenceId"]).toPython() == 0
+        assert g.value(first, prop["document"]) == _iri(vocab.document("livros.jsonl:1"))
+        assert g.value(first, prop["model"]) == _iri(vocab.model(MODEL))
+        assert g.value(first, prop["confidence"]).toPython() == pytest.approx(0.91)
+        assert g.value(_iri(vocab.extraction("livros.jsonl:1", 0, 1)), prop["confidence"]) is None
+        assert (machado, _iri(vocab.relation("escreveu")), _iri(vocab.entity("Dom Casmurro"))) in g
+        page = _iri(vocab.document("geo/pt.txt"))
+        assert g.value(page, prop["url"]) == URIRef("https://pt.example.org/lisboa")
+        assert str(g.value(page, prop["title"])) == "Lisboa — cidade"
+        assert g.value(_iri(vocab.document("livros.jsonl:1")), prop["url"]) is None
 
     graph = nx.read_graphml(tmp_path / "kg.graphml", force_multigraph=True)
     assert graph.number_of_edges() == 3
     assert graph.number_of_nodes() == 5  # machado, dom casmurro, um romance, lisboa, portugal
-    edge = graph.get_edge_data(str(vocab.entity("Lisboa")), str(vocab.entity("Portugal")))
+    edge = graph.get_edge_data(vocab.entity("Lisboa").value, vocab.entity("Portugal").value)
     [(key, attrs)] = edge.items()
-    assert key == str(vocab.extraction("geo/pt.txt", 3, 0))
+    assert key == vocab.extraction("geo/pt.txt", 3, 0).value
     assert attrs["rel"] == "é a capital de" and attrs["doc_id"] == "geo/pt.txt"
     assert attrs["sentence_id"] == 3 and attrs["confidence"] == pytest.approx(0.5)
 
@@ -106,9 +123,7 @@ def test_graphs_hold_every_record_with_provenance(tmp_path):
 
 
 def test_empty_graph_writes_valid_empty_files(tmp_path):
-    kg = KnowledgeGraph()
-    kg.write_rdf(tmp_path / "kg.ttl")
-    kg.write_graphml(tmp_path / "kg.graphml")
+    _write_all(tmp_path, [records_table([])])
     assert len(Graph().parse(tmp_path / "kg.ttl", format="turtle")) == 0
     assert nx.read_graphml(tmp_path / "kg.graphml").number_of_edges() == 0
 

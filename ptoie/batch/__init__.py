@@ -1,0 +1,40 @@
+"""The batch job: a corpus -> triples on Ray workers -> Parquet shards -> the knowledge graph.
+
+Flow (one way), a module per stage::
+
+    config.BatchConfig
+      -> plan     read_corpus -> split_sentences -> deterministic batches of documents
+      -> workers  ExtractorWorker (Ray actors; --workers auto sizes them from the cluster)
+      -> store    ShardStore.commit: Parquet shard + manifest lines (under the output lock)
+      -> ptoie.kg RDF file, Oxigraph store, GraphML / node-link, picture (incremental, streamed)
+    report: errors file, progress bar, summary;  run: run_batch, which wires the stages
+
+* **Streaming.** The driver reads documents lazily and keeps at most ``2 x workers`` batches in
+  flight, so memory does not grow with the corpus (it holds one small manifest entry per
+  document for resume). The graph outputs are built from the shards by ``ptoie.kg`` without
+  holding the graph in memory (NetworkX outputs only up to a bound).
+* **Deterministic batches** (``plan``): a resumed run decodes exactly the batches an
+  uninterrupted run decodes, so its outputs are identical even with continuous batching.
+* **Durable store, resume and lock** (``store``). Each batch becomes one Parquet shard written
+  atomically, then one manifest line per document is appended and fsync'ed. A document is
+  finished iff the manifest says so; a shard without a manifest line (a kill between the two
+  steps) is an orphan and is deleted at the next start. Rerunning the same command skips finished
+  documents (same id and content hash). One job at a time holds the dataset's lock (``flock``,
+  released by the kernel when the job dies, so a killed job never blocks its resume).
+* **Bad input never kills the job**: each problem becomes one line on stderr and one JSON record
+  in the errors file; the exit status is 3 when documents were skipped.
+"""
+
+from .config import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, BatchConfig, BatchUsageError
+from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
+from .report import BatchSummary
+from .run import run_batch
+from .store import ManifestEntry, OutputLock, ShardStore
+from .workers import (DocumentResult, ExtractorWorker, InProcessWorkerPool, RayWorkerPool,
+                      WorkerPool, size_workers)
+
+__all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
+           "BatchUsageError", "DocumentResult", "DocumentTask", "ExtractorWorker",
+           "InProcessWorkerPool", "ManifestEntry", "OutputLock", "PreparedDocument",
+           "RayWorkerPool", "ShardStore", "WorkerPool", "group_batches", "prepare_documents",
+           "run_batch", "size_workers"]

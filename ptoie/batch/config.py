@@ -1,0 +1,191 @@
+"""Configuration of the batch job: :class:`BatchConfig` (what the CLI fills in), exit codes, and
+:class:`BatchUsageError` (a setting the job cannot run with, naming the flag to fix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..corpus import CorpusOptions
+from ..kg import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
+from ..schema import triple_schema
+from ..sentences import LongSentences
+from ..sinks import rdf_format
+
+if TYPE_CHECKING:
+    from ..merge import MergedQuant
+
+EXIT_OK = 0
+"""Every document was processed."""
+EXIT_USAGE = 2
+"""Bad flags or settings (nothing processed)."""
+EXIT_SKIPPED = 3
+"""The job completed, but some documents (or files) were skipped; see the errors file."""
+
+ProgressMode = Literal["auto", "always", "never"]
+
+
+class BatchUsageError(ValueError):
+    """A configuration the job cannot run with; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchConfig:
+    """Everything ``ptoie-batch`` needs; the CLI only fills this in."""
+
+    # input
+    inputs: tuple[Path, ...]
+    """Files and directories (walked recursively): .txt, .jsonl, .parquet, .html (each optionally
+    .gz), .warc, .warc.gz."""
+    text_field: str = "text"
+    """JSONL key / Parquet column with the document text."""
+    id_field: str = "id"
+    """JSONL key / Parquet column with the document id; path[:line] ids where it is missing."""
+    max_line_bytes: int = 500_000
+    """Lines longer than this skip their document (a .txt file, a JSONL record)."""
+    max_document_bytes: int = 20_000_000
+    """.txt documents larger than this are skipped."""
+    max_sentence_chars: int = 600
+    """Sentences longer than this are handled per ``long_sentences``."""
+    long_sentences: LongSentences = "split"
+    """"split": cut at ; then : then , (pieces still too long are skipped and recorded);
+    "skip": skip and record the whole sentence."""
+    limit: int | None = None
+    """Process only the first N documents of the corpus (finished ones included)."""
+
+    # outputs
+    out: Path
+    """RDF output: .ttl (Turtle) or .nt (N-Triples). Other outputs default to its siblings."""
+    parquet_dir: Path | None = None
+    """The Parquet dataset (shards + manifest); default ``<out stem>.parquet/``."""
+    graphml: Path | None = None
+    """NetworkX GraphML; default ``<out stem>.graphml``."""
+    node_link: Path | None = None
+    """NetworkX node-link JSON; default ``<out stem>.json``."""
+    store: Path | None = None
+    """The embedded Oxigraph store (SPARQL); default ``<out stem>.oxigraph/``."""
+    view: Path | None = None
+    """The interactive picture of the graph; default ``<out stem>.html``."""
+    max_graph_triples: int = DEFAULT_MAX_GRAPH_TRIPLES
+    """GraphML and node-link JSON are written up to this many triples (NetworkX holds the graph
+    in memory); above it they are skipped with a message pointing to the Parquet edge list."""
+    errors: Path | None = None
+    """Errors JSONL of this run; default ``<out stem>.errors.jsonl``."""
+    overwrite: bool = False
+    """Discard a previous run's shards and manifest instead of resuming."""
+
+    # Ray
+    address: str | None = None
+    """Ray cluster address (``ray.init(address=...)``); None: RAY_ADDRESS or a local Ray."""
+    workers: int | Literal["auto"] = "auto"
+    """Extractor actors, each with its own model copy. "auto": sized from what the Ray cluster
+    (local or remote) reports, see :func:`ptoie.batch.workers.size_workers`."""
+    threads_per_worker: int = 1
+    """CPU threads per actor (also its Ray ``num_cpus``). A 135M model gains little from more
+    threads and loses a lot when cores are shared (llama.cpp threads spin at barriers): scale with
+    ``workers`` first."""
+    gpus_per_worker: float = 0.0
+    """GPUs per actor, fractional allowed (0.25: four actors share a GPU); > 0 offloads all layers."""
+    batch_sentences: int = 32
+    """Sentences per batch (whole documents are kept together): the unit of work and of a shard."""
+    object_store_mb: int = 128
+    """Object store of a local Ray (batches are small; keeps startup light)."""
+
+    # model and decoding (see ptoie.Extractor)
+    model: str | None = None
+    """GGUF model path or ``embedded:smollm2``; None: the shipped default model."""
+    lora: str | None = None
+    lora_merge: MergedQuant | None = "q4_0"
+    """Merge ``lora`` into ``model`` once (cached), in this format; None: apply it at run time."""
+    n_ctx: int = 2048
+    """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
+    ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
+    and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds
+    ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie._llama``.)"""
+    n_parallel: int = 8
+    temperature: float = 0.2
+    top_p: float = 0.95
+    min_p: float = 0.05
+    top_k: int = 40
+    max_tokens: int = 160
+    seed: int = 0
+    grammar: bool = True
+
+    # run
+    dry_run: bool = False
+    """Count documents and sentences only: no Ray, no model, nothing written but the errors file."""
+    progress: ProgressMode = "auto"
+    """Progress bar on stderr: "auto" when stderr is a terminal."""
+
+    # -- derived ---------------------------------------------------------------------------
+    def _sibling(self, suffix: str) -> Path:
+        return self.out.with_name(self.out.stem + suffix)
+
+    @property
+    def parquet_path(self) -> Path:
+        return self.parquet_dir or self._sibling(".parquet")
+
+    @property
+    def graph_outputs(self) -> GraphOutputs:
+        """The graph files built from the shards (``ptoie.kg``)."""
+        return GraphOutputs.beside(self.out, store=self.store, graphml=self.graphml,
+                                   node_link=self.node_link, view=self.view,
+                                   max_graph_triples=self.max_graph_triples)
+
+    @property
+    def errors_path(self) -> Path:
+        return self.errors or self._sibling(".errors.jsonl")
+
+    def corpus_options(self) -> CorpusOptions:
+        return CorpusOptions(text_field=self.text_field, id_field=self.id_field,
+                             max_line_bytes=self.max_line_bytes,
+                             max_document_bytes=self.max_document_bytes)
+
+    def extractor_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :class:`ptoie.Extractor` for one worker."""
+        return {"model_path": self.model, "lora_path": self.lora, "lora_merge": self.lora_merge,
+                "n_ctx": self.n_ctx,
+                "n_threads": self.threads_per_worker, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
+                "n_parallel": self.n_parallel, "temperature": self.temperature,
+                "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
+                "max_tokens": self.max_tokens, "seed": self.seed, "grammar": self.grammar}
+
+    def job_settings(self) -> dict[str, Any]:
+        """Settings that change what is extracted: a resumed run must use the same ones."""
+        kwargs = self.extractor_kwargs()
+        for hardware in ("n_threads", "n_gpu_layers"):
+            kwargs.pop(hardware)
+        return {**kwargs, "text_field": self.text_field, "id_field": self.id_field,
+                "max_sentence_chars": self.max_sentence_chars,
+                "long_sentences": self.long_sentences, "batch_sentences": self.batch_sentences,
+                "schema_version": triple_schema().metadata[b"version"].decode()}
+
+    def validate(self) -> None:
+        """Raise :class:`BatchUsageError` naming the flag to fix."""
+        checks = [
+            (bool(self.inputs), "give at least one input file or directory"),
+            (self.workers == "auto" or (isinstance(self.workers, int) and self.workers >= 1),
+             f"--workers must be auto or >= 1 (got {self.workers})"),
+            (self.max_graph_triples >= 0,
+             f"--max-graph-triples must be >= 0 (got {self.max_graph_triples})"),
+            (self.threads_per_worker >= 1,
+             f"--threads-per-worker must be >= 1 (got {self.threads_per_worker})"),
+            (self.gpus_per_worker >= 0, f"--gpus-per-worker must be >= 0 (got {self.gpus_per_worker})"),
+            (self.batch_sentences >= 1, f"--batch-sentences must be >= 1 (got {self.batch_sentences})"),
+            (self.n_parallel >= 1, f"--n-parallel must be >= 1 (got {self.n_parallel})"),
+            (self.max_tokens >= 1, f"--max-tokens must be >= 1 (got {self.max_tokens})"),
+            (self.max_sentence_chars >= 20,
+             f"--max-sentence-chars must be >= 20 (got {self.max_sentence_chars})"),
+            (self.limit is None or self.limit >= 1, f"--limit must be >= 1 (got {self.limit})"),
+            (self.object_store_mb >= 80, f"--object-store-mb must be >= 80 (Ray's minimum is 75 MB)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise BatchUsageError(message)
+        try:
+            rdf_format(self.out)
+        except ValueError as exc:
+            raise BatchUsageError(f"--out {exc}") from None
+        if self.parquet_path.exists() and not self.parquet_path.is_dir():
+            raise BatchUsageError(f"--parquet {self.parquet_path} exists and is not a directory")

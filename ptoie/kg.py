@@ -1,0 +1,330 @@
+"""The graph stage: Parquet triples -> RDF file, Oxigraph store, GraphML, node-link JSON, picture.
+
+Used by ``ptoie-kg`` (any Parquet files in the triple schema) and by ``ptoie-batch`` (its shards).
+Nothing here holds the whole knowledge graph in memory except the NetworkX outputs, which are
+written only up to ``max_graph_triples``:
+
+* **RDF fragments.** Every ``FRAGMENT_SOURCES`` consecutive Parquet sources become one RDF
+  fragment (pyoxigraph's streaming serialiser, ``ptoie.sinks.write_rdf``) in a cache folder,
+  named after its sources' paths, sizes and modification times: sources that did not change are
+  never serialised again, and a stale fragment is deleted.
+* **The RDF file** (``.ttl`` or ``.nt``) is the concatenation of the fragments, in source order
+  (Turtle documents and N-Triples concatenate into one valid document); time and memory are
+  linear in the number of triples.
+* **The Oxigraph store** bulk-loads only the fragments it has not loaded yet, one at a time (so
+  its memory is bounded by a fragment), and records each in a bookkeeping named graph; if it holds
+  a fragment that is gone (a source was rewritten or removed), it is cleared and reloaded. Queries
+  over its default graph see only the knowledge graph.
+* **GraphML and node-link JSON** (NetworkX, in memory) are written when the graph has at most
+  ``max_graph_triples`` triples; above that the caller gets the reason (the Parquet dataset is the
+  edge list; ``ptoie sql`` queries it), and a stale file is removed.
+* An output whose sources did not change since it was written is not rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .schema import triple_schema
+from .sinks import (RdfVocabulary, atomic_path, networkx_graph, oxigraph_format, rdf_format,
+                    write_graphml, write_node_link, write_rdf)
+
+DEFAULT_MAX_GRAPH_TRIPLES = 200_000
+"""NetworkX outputs up to this many triples (about 1 GB of memory at 200,000; docs/batch.md)."""
+_STAMPS = "_outputs.json"
+FRAGMENT_SOURCES = 256
+"""Parquet sources per RDF fragment (see ``_fragments``)."""
+
+
+class GraphInputError(ValueError):
+    """A Parquet source that is not a table of triples; the message names the file."""
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def parquet_sources(paths: Sequence[Path]) -> list[Path]:
+    """Parquet files of ``paths``: files as given, dataset folders expanded to their
+    ``*.parquet`` files (recursively, sorted; ``_``- and ``.``-prefixed entries skipped, as
+    pyarrow.dataset does). Raises :class:`GraphInputError` for a missing path or a folder
+    without Parquet files."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.parquet")
+                           if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts))
+            if not found:
+                raise GraphInputError(f"{path}: no Parquet file in this folder")
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise GraphInputError(f"{path}: no such file or folder")
+    return files
+
+
+def read_triples(path: Path) -> pa.Table:
+    """One Parquet file as a table of the triple schema (``schemas/triple.schema.json``).
+
+    Columns are matched by name and cast to the schema's types (a table written by DuckDB or
+    polars fits); nullable columns it lacks (``doc_url`` of an older file, say) are null. Raises
+    :class:`GraphInputError` naming the file and the column when it is not a table of triples."""
+    schema = triple_schema()
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise GraphInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    columns = []
+    for target in schema:
+        if target.name not in table.column_names:
+            if not target.nullable:
+                raise GraphInputError(
+                    f"{path}: column {target.name!r} is missing; a table of triples has the columns "
+                    f"of schemas/triple.schema.json ({', '.join(schema.names)})")
+            columns.append(pa.nulls(table.num_rows, target.type))
+            continue
+        column = table.column(target.name)
+        try:
+            column = column.cast(target.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise GraphInputError(f"{path}: column {target.name!r} is {column.type}, not "
+                                  f"{target.type}") from None
+        if not target.nullable and column.null_count:
+            raise GraphInputError(f"{path}: column {target.name!r} has {column.null_count} null "
+                                  f"values; it may not be null")
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+# -- outputs ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphOutputs:
+    """Where the graph stage writes; None: not written."""
+
+    rdf: Path
+    """The RDF file: ``.ttl`` (Turtle) or ``.nt`` (N-Triples)."""
+    store: Path | None = None
+    """Folder of the embedded Oxigraph store (SPARQL: ``ptoie sparql``)."""
+    graphml: Path | None = None
+    node_link: Path | None = None
+    view: Path | None = None
+    """The interactive HTML picture of the most connected part of the graph."""
+    max_graph_triples: int = DEFAULT_MAX_GRAPH_TRIPLES
+    """GraphML and node-link JSON only up to this many triples (NetworkX holds them in memory)."""
+
+    @classmethod
+    def beside(cls, rdf: Path, **overrides: object) -> GraphOutputs:
+        """The default outputs of ``rdf``: ``<stem>.oxigraph/``, ``.graphml``, ``.json``, ``.html``."""
+        sibling = lambda suffix: rdf.with_name(rdf.stem + suffix)  # noqa: E731
+        defaults = {"store": sibling(".oxigraph"), "graphml": sibling(".graphml"),
+                    "node_link": sibling(".json"), "view": sibling(".html")}
+        return cls(rdf=rdf, **(defaults | {k: v for k, v in overrides.items() if v is not None}))
+
+    def named(self) -> dict[str, Path]:
+        """The outputs that are written, by name (the summary's and the report's keys)."""
+        return {name: path for name, path in (("rdf", self.rdf), ("store", self.store),
+                                              ("graphml", self.graphml), ("node-link", self.node_link),
+                                              ("view", self.view)) if path is not None}
+
+
+@dataclass(slots=True)
+class GraphReport:
+    """What :func:`build_graph` did."""
+
+    triples: int = 0
+    """Rows of the sources: triples (with their provenance statements) in every output."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """Triples found in each output written or kept (store: its ``ptoie:Extraction`` count)."""
+    written: list[str] = field(default_factory=list)
+    """Outputs (re)written by this call."""
+    unchanged: list[str] = field(default_factory=list)
+    """Outputs whose sources did not change: kept as they were."""
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Outputs not written, with the reason."""
+
+
+def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
+                vocabulary: RdfVocabulary | None = None) -> GraphReport:
+    """Build ``outputs`` from the Parquet ``sources`` (see the module doc); ``cache`` keeps the RDF
+    fragments and the stamps of the outputs between calls."""
+    vocabulary = vocabulary or RdfVocabulary()
+    fmt = rdf_format(outputs.rdf)
+    cache.mkdir(parents=True, exist_ok=True)
+    report = GraphReport()
+    stamps = _Stamps(cache / _STAMPS)
+    counted = _fragments(sources, cache, fmt, vocabulary, stamps.rows)
+    fragments = [fragment for fragment, _ in counted]
+    stamps.use(counted)
+    report.triples = sum(rows for _, rows in counted)
+
+    if stamps.fresh("rdf", outputs.rdf):
+        report.unchanged.append("rdf")
+    else:
+        with atomic_path(outputs.rdf) as tmp, open(tmp, "wb") as out:
+            for fragment in fragments:
+                with open(fragment, "rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 20)
+        stamps.record("rdf", outputs.rdf)
+        report.written.append("rdf")
+    report.counts["rdf"] = report.triples
+
+    if outputs.store is not None:
+        loaded = sync_store(outputs.store, fragments, fmt, vocabulary)
+        (report.written if loaded else report.unchanged).append("store")
+        report.counts["store"] = count_extractions(outputs.store, vocabulary)
+
+    networkx_outputs = {"graphml": outputs.graphml, "node-link": outputs.node_link}
+    wanted = {name: path for name, path in networkx_outputs.items() if path is not None}
+    if report.triples > outputs.max_graph_triples:
+        for name, path in wanted.items():
+            path.unlink(missing_ok=True)
+            report.skipped[name] = (
+                f"{report.triples:,} triples > --max-graph-triples {outputs.max_graph_triples:,} "
+                f"(NetworkX holds the graph in memory); the Parquet triples are the edge list "
+                f"(`ptoie sql`), or raise the limit")
+    else:
+        stale = {name: path for name, path in wanted.items() if not stamps.fresh(name, path)}
+        graph = networkx_graph(map(read_triples, sources), vocabulary) if stale else None
+        for name, path in wanted.items():
+            if name in stale:
+                (write_graphml if name == "graphml" else write_node_link)(graph, path)
+                stamps.record(name, path)
+                report.written.append(name)
+            else:
+                report.unchanged.append(name)
+            report.counts[name] = report.triples
+
+    if outputs.view is not None:
+        if stamps.fresh("view", outputs.view):
+            report.unchanged.append("view")
+        elif report.triples == 0:
+            outputs.view.unlink(missing_ok=True)
+            report.skipped["view"] = "the graph is empty"
+        else:
+            from .view import write_graph_view
+
+            write_graph_view(list(sources), outputs.view)
+            stamps.record("view", outputs.view)
+            report.written.append("view")
+    stamps.save()
+    return report
+
+
+def _fragments(sources: Sequence[Path], cache: Path, fmt: str, vocabulary: RdfVocabulary,
+               known_rows: dict[str, int]) -> list[tuple[Path, int]]:
+    """The RDF fragment of every group of ``FRAGMENT_SOURCES`` consecutive sources, made when
+    missing, with its row count; fragments of groups that changed or are gone are deleted.
+
+    Groups, not single sources: the batch job writes many small shards (about 40 rows each), and a
+    file per shard would cost more in opens and fsyncs than in serialisation. A group's fragment
+    is named after its members' paths, sizes and modification times; a job's new shards sort
+    after its old ones, so a run that adds shards remakes only the last group and the new ones."""
+    extension = ".ttl" if fmt == "turtle" else ".nt"
+    fragments: list[tuple[Path, int]] = []
+    for index, first in enumerate(range(0, len(sources), FRAGMENT_SOURCES)):
+        group = sources[first:first + FRAGMENT_SOURCES]
+        members = "\n".join(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+                             for p, st in ((p, p.stat()) for p in group))
+        key = hashlib.sha256(members.encode()).hexdigest()[:20]
+        fragment = cache / f"fragment-{index:06d}-{key}{extension}"
+        if fragment.exists() and fragment.name in known_rows:
+            fragments.append((fragment, known_rows[fragment.name]))
+            continue
+        tables = [read_triples(path) for path in group]
+        with atomic_path(fragment) as tmp, open(tmp, "wb") as out:
+            write_rdf(tables, out, fmt, vocabulary)  # type: ignore[arg-type]
+        fragments.append((fragment, sum(t.num_rows for t in tables)))
+    keep = {f.name for f, _ in fragments}
+    for old in cache.glob(f"fragment-*{extension}"):
+        if old.name not in keep:
+            old.unlink()
+    return fragments
+
+
+class _Stamps:
+    """``<cache>/_outputs.json``: the row count of each fragment, and which fragments each output
+    was last written from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        self.rows: dict[str, int] = data.get("fragments", {})
+        self.outputs: dict[str, dict[str, object]] = data.get("outputs", {})
+        self.key = ""
+
+    def use(self, fragments: list[tuple[Path, int]]) -> None:
+        self.rows = {fragment.name: rows for fragment, rows in fragments}
+        self.key = hashlib.sha256("\n".join(self.rows).encode()).hexdigest()
+
+    def fresh(self, name: str, path: Path) -> bool:
+        stamp = self.outputs.get(name)
+        return (stamp is not None and path.exists() and stamp.get("path") == str(path.resolve())
+                and stamp.get("sources") == self.key and stamp.get("size") == _size(path))
+
+    def record(self, name: str, path: Path) -> None:
+        self.outputs[name] = {"path": str(path.resolve()), "sources": self.key, "size": _size(path)}
+
+    def save(self) -> None:
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps({"fragments": self.rows, "outputs": self.outputs}, indent=1),
+                           encoding="utf-8")
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else -1
+
+
+# -- the store --------------------------------------------------------------------------------
+def _bookkeeping(vocabulary: RdfVocabulary):
+    from pyoxigraph import NamedNode
+
+    base = vocabulary.prefixes["ptoie"]
+    return NamedNode(base + "bookkeeping"), NamedNode(base + "loadedFragment")
+
+
+def sync_store(store_dir: Path, fragments: Sequence[Path], fmt: str,
+               vocabulary: RdfVocabulary) -> int:
+    """Load into the Oxigraph store at ``store_dir`` the fragments it does not hold yet; clear and
+    reload it when it holds a fragment that is gone. Returns the number of fragments loaded."""
+    from pyoxigraph import Literal, Quad, Store
+
+    graph, predicate = _bookkeeping(vocabulary)
+    store = Store(str(store_dir))
+    try:
+        loaded = {q.object.value for q in store.quads_for_pattern(graph, predicate, None, graph)}
+        names = {f.name for f in fragments}
+        if not loaded <= names:
+            store.clear()
+            loaded = set()
+        new = [f for f in fragments if f.name not in loaded]
+        for fragment in new:
+            # One bulk load per fragment bounds its memory (a fragment holds at most
+            # FRAGMENT_SOURCES sources). A kill during a load leaves statements without their
+            # bookkeeping quad: the next call loads the fragment again, and the store, a set of
+            # quads, keeps one copy.
+            store.bulk_load(path=str(fragment), format=oxigraph_format(fmt))
+            store.add(Quad(graph, predicate, Literal(fragment.name), graph))
+        if new:
+            store.flush()
+        return len(new)
+    finally:
+        del store
+
+
+def count_extractions(store_dir: Path, vocabulary: RdfVocabulary) -> int:
+    """``ptoie:Extraction`` statements in the store (one per Parquet row)."""
+    from pyoxigraph import Store
+
+    store = Store.read_only(str(store_dir))
+    extraction = vocabulary.classes["Extraction"]
+    [solution] = store.query(f"SELECT (COUNT(?s) AS ?n) WHERE {{ ?s a <{extraction.value}> }}")
+    return int(solution["n"].value)
