@@ -3,7 +3,8 @@
     ptoie-eval --model embedded:smollm2 --lora adapter.gguf --min-f1 0.30
     ptoie-eval --predictions other_system.tsv --bench pud100
 
-Writes report.json, predictions.tsv and pr_curve.png to --out, prints one summary line, and exits
+Writes report.json, predictions.tsv and pr_curve.png to --out, prints the predictions per sentence
+beside the gold's, then one summary line (always the last line), and exits
 0 when the gate passes (or no --min-f1 is given), 1 when F1 is below --min-f1, 2 on a usage, data
 or model error. The scorer is documented in docs/evaluation.md.
 """
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ptoie.evaluation import (BenchmarkFormatError, GateConfig, evaluate, load_benchmark,
-                                  predictions_from_file, run_extractor)
+    from ptoie.evaluation import (BenchmarkFormatError, GateConfig, evaluate, format_per_sentence,
+                                  load_benchmark, predictions_from_file, run_extractor)
 
     gate = GateConfig(matcher=args.matcher, normalization=args.normalization, min_f1=args.min_f1)
     try:
@@ -110,6 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = args.out or Path("out") / "eval" / f"{benchmark.name}-{stamp}"
     outcome = evaluate(benchmark, run, gate=gate, out_dir=out_dir)
 
+    print(f"{PROG}: {format_per_sentence(outcome.report['per_sentence'])}")
     s = outcome.gate
     numbers = (f"{gate.key} P={s.precision:.4f} R={s.recall:.4f} F1={s.f1:.4f} AUC={s.auc:.4f} "
                f"on {benchmark.name} ({len(benchmark.sentences)} sentences, {s.n_predictions} "

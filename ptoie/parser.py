@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from collections.abc import Sequence
 
 from .prompt import IM_END, IM_START, NO_TRIPLE
-from .text import find_span
+from .text import locate_part
 from .triple import Triple
 
 
@@ -39,9 +39,14 @@ def parse_answer(text: str | None, sentence: str | None = None,
     * one triple per line ``arg1 | rel | arg2``; other non-empty lines are counted in ``rejected``
       (the :data:`~ptoie.prompt.NO_TRIPLE` line is not a rejection);
     * text after an end-of-turn marker is ignored; a truncated last line is simply rejected;
-    * identical triples (case and spacing aside) are kept once, the first occurrence wins;
-    * with ``sentence``, each part's character span in it is located (see
-      :func:`ptoie.text.find_span`);
+    * with ``sentence``, each part is located in it (:func:`ptoie.text.locate_part`): a part found
+      there becomes **the sentence's own text** ``sentence[start:end]`` of its span (the model's
+      ``de a Formas`` becomes ``da Formas``, ``o enxofre`` becomes ``O enxofre``, and ``é membro de
+      | a Formas`` becomes ``é membro | da Formas``: a contracted word goes to the part holding its
+      article); a part not found keeps the model's string, with span None. The model's own
+      strings are kept only in the raw answer (``SentenceResult.raw_output``);
+    * identical triples (case and spacing aside, compared after the step above) are kept once, the
+      first occurrence wins;
     * ``line_confidences[i]`` is the confidence of the i-th line of ``text`` (split on ``\\n``).
     """
     result = ParseResult()
@@ -62,7 +67,10 @@ def parse_answer(text: str | None, sentence: str | None = None,
         if parts is None:
             result.rejected += 1
             continue
-        key = _dedup_key(parts)
+        located = [locate_part(p, sentence) if sentence else None for p in parts]
+        labels = tuple(found[0] if found else p for found, p in zip(located, parts))
+        spans = [found[1] if found else None for found in located]
+        key = _dedup_key(labels)
         if key in seen:
             result.duplicates += 1
             continue
@@ -70,7 +78,6 @@ def parse_answer(text: str | None, sentence: str | None = None,
         confidence = None
         if line_confidences is not None and i < len(line_confidences):
             confidence = line_confidences[i]
-        spans = [find_span(p, sentence) for p in parts] if sentence else [None, None, None]
-        result.triples.append(Triple(*parts, confidence=confidence, arg1_span=spans[0],
+        result.triples.append(Triple(*labels, confidence=confidence, arg1_span=spans[0],
                                      rel_span=spans[1], arg2_span=spans[2]))
     return result

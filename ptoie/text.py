@@ -99,34 +99,68 @@ def collapse_spaces(text: str) -> str:
     return " ".join(text.split())
 
 
-def find_span(part: str, sentence: str) -> tuple[int, int] | None:
-    """Character span of ``part`` in ``sentence``, or None when it does not occur there.
+def is_contraction_pair(first: str, second: str) -> bool:
+    """Whether ``first second`` is the split form of a contraction (``de o`` -> ``do``)."""
+    return (first.casefold(), second.casefold()) in _CONTRACTIONS
 
-    Tries an exact substring first, then a case-insensitive, contraction-tolerant token match
-    (``de o Banco`` is found in ``... do Banco ...``); the span covers whole sentence tokens.
+
+def find_span(part: str, sentence: str) -> tuple[int, int] | None:
+    """Character span of ``part`` in ``sentence``, or None when it does not occur there: the span
+    of :func:`locate_part`."""
+    found = locate_part(part, sentence)
+    return found[1] if found else None
+
+
+def locate_part(part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
+    """Where a triple part occurs in ``sentence``, and how the sentence writes it there.
+
+    Returns ``(text, (start, end))`` with ``text == sentence[start:end]``, or None when the part
+    does not occur in the sentence.
+
+    The part is looked for as a sequence of sentence tokens, case-insensitively and tolerant of
+    contractions: its :func:`normalize_for_match` tokens must equal those of the sentence, whose
+    contracted words count as their two pieces (``de o Banco`` is found in ``... do Banco ...``,
+    ``3 %`` in ``3%``). Among several occurrences, the first one the sentence writes exactly as the
+    part is taken, else the first. The span covers whole words: a contracted word belongs to the
+    part that holds its second piece (the article or pronoun, which begins the noun phrase), so
+
+    * a part that starts with that piece takes the whole word: ``a Formas`` in ``é membro da
+      Formas`` is ``da Formas``;
+    * a part that ends with the first piece (the preposition) leaves the word out: ``é membro de``
+      is ``é membro`` -- unless the preposition is all the part has (``de`` is then ``da``).
+
+    So a contraction split between two parts (``é membro de | a Formas``) ends up whole in the
+    second (``é membro | da Formas``): the parts read as the sentence does, and their spans do not
+    overlap. ``ptoie.evaluation``'s ``pt`` normalisation scores both forms alike. A part that
+    matches only part of a word (``membro d``, ``govern``) is not found.
     """
     part = collapse_spaces(part)
-    if not part:
-        return None
-    idx = sentence.find(part)
-    if idx >= 0:
-        return idx, idx + len(part)
-    idx = sentence.casefold().find(part.casefold())
-    if idx >= 0 and len(sentence.casefold()) == len(sentence):
-        return idx, idx + len(part)
-
-    # Token-level: expand every sentence token into its comparison sub-tokens, each carrying the
-    # span of the token it came from, then look for the part's sub-token sequence.
-    sub: list[tuple[str, int, int]] = []
-    for tok, start, end in tokenize_with_spans(sentence):
-        for piece in split_contractions([unicodedata.normalize("NFC", tok)]):
-            sub.append((piece.casefold(), start, end))
     needle = normalize_for_match(part)
+    return _locate_tokens(needle, part, sentence) if needle else None
+
+
+def _locate_tokens(needle: list[str], part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
+    # Every sentence token expanded into its comparison pieces: (piece, token index, piece index).
+    tokens = tokenize_with_spans(sentence)
+    n_pieces: list[int] = []
+    sub: list[tuple[str, int, int]] = []
+    for t, (tok, _, _) in enumerate(tokens):
+        pieces = split_contractions([unicodedata.normalize("NFC", tok)])
+        n_pieces.append(len(pieces))
+        sub.extend((piece.casefold(), t, k) for k, piece in enumerate(pieces))
     n = len(needle)
-    if n == 0:
-        return None
     words = [s[0] for s in sub]
+    first_match = None
     for i in range(len(words) - n + 1):
-        if words[i:i + n] == needle:
-            return sub[i][1], sub[i + n - 1][2]
-    return None
+        if words[i:i + n] != needle:
+            continue
+        first_token, (_, last_token, last_piece) = sub[i][1], sub[i + n - 1]
+        if last_piece < n_pieces[last_token] - 1 and last_token > first_token:
+            last_token -= 1                  # ends with the preposition of a contraction: leave it
+        span = (tokens[first_token][1], tokens[last_token][2])
+        located = sentence[span[0]:span[1]], span
+        if located[0] == part:
+            return located
+        if first_match is None:
+            first_match = located
+    return first_match

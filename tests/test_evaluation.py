@@ -299,3 +299,148 @@ def test_gold_scored_against_itself_is_perfect_for_every_matcher():
     preds = [P(s.text, *t.parts, 1.0) for s in bench.sentences for t in s.triples]
     for key, s in score_all(bench, preds).items():
         assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0), key
+
+
+# ---------------------------------------------------------------- labels as written (issue 13)
+
+FORMAS = "Alan, que estuda na UFBA, é membro da Formas."
+FORMAS_GOLD = f"""1\t{FORMAS}
+Alan\té membro de\ta Formas\t1\t1\t0
+Alan\testuda em\ta UFBA\t1\t1\t0
+"""
+
+
+def test_as_written_and_split_labels_score_identically_under_pt(tmp_path):
+    from ptoie.parser import parse_answer
+
+    path = tmp_path / "formas.tsv"
+    path.write_text(FORMAS_GOLD, encoding="utf-8")    # gold split as PUD-100's: 'é membro de | a Formas'
+    bench = read_gold_tsv(path)
+    # the model's strings: a contraction split inside a part, and one split between two parts
+    model = ["alan | é membro | de a Formas", "Alan | estuda em | a UFBA"]
+    labels = [parse_answer(line, FORMAS).triples[0].parts for line in model]
+    assert labels == [("Alan", "é membro", "da Formas"), ("Alan", "estuda", "na UFBA")]
+    split = [P(FORMAS, *(p.strip() for p in line.split("|")), c) for line, c in zip(model, (0.9, 0.4))]
+    written = [P(FORMAS, *parts, c) for parts, c in zip(labels, (0.9, 0.4))]
+    for matcher in ("lexical", "strict", "exact", "carb"):
+        a = score(bench, split, matcher=matcher, normalization="pt")
+        b = score(bench, written, matcher=matcher, normalization="pt")
+        assert a.as_dict(with_curve=True) == b.as_dict(with_curve=True), matcher
+    # and not 0 == 0: part by part, 'é membro | da Formas' is the gold's 'é membro de | a Formas'
+    # (the preposition ending a part moves to the next part when they form a contraction)
+    for matcher in ("lexical", "strict", "exact"):
+        assert score(bench, written, matcher=matcher, normalization="pt").matched_gold == 2, matcher
+    assert score(bench, written, matcher="carb", normalization="pt").f1 == 1.0
+    # under raw the spelling matters (da != de a): that is what pt normalisation removes
+    assert score(bench, written, matcher="strict", normalization="raw").matched_gold == 0
+
+
+def test_part_tokens_move_a_split_contraction_to_the_next_part():
+    from ptoie.evaluation.matchers import part_tokens
+
+    assert part_tokens(("Alan", "é membro de", "a Formas"), "pt") == \
+        part_tokens(("Alan", "é membro", "da Formas"), "pt") == [["alan"], ["é", "membro"], ["de", "a", "formas"]]
+    # only a preposition + article/pronoun pair moves, and a part keeps at least one token
+    assert part_tokens(("Alan", "mora em", "Salvador"), "pt") == [["alan"], ["mora", "em"], ["salvador"]]
+    assert part_tokens(("Alan", "de", "a Formas"), "pt") == [["alan"], ["de"], ["a", "formas"]]
+    assert part_tokens(("Alan", "é membro de", "a Formas"), "raw") == [["Alan"], ["é", "membro", "de"], ["a", "Formas"]]
+
+
+# ---------------------------------------------------------------- gold without arg2 (issue 13)
+
+NAVIO = "O navio afundou ontem no porto."
+TWO_PART_GOLD = f"""1\t{NAVIO}
+O navio\tafundou\t\t1\t1\t0
+O navio\tafundou\tem o porto\t1\t0\t0
+2\t{S1}
+o gato\tcome\to peixe\t1\t1\t0
+"""
+
+
+@pytest.fixture()
+def two_part(tmp_path):
+    path = tmp_path / "two_part_gold.tsv"
+    path.write_text(TWO_PART_GOLD, encoding="utf-8")
+    return path
+
+
+def test_gold_reader_accepts_an_empty_arg2_but_not_an_empty_arg1_or_rel(two_part, tmp_path):
+    bench = read_gold_tsv(two_part)
+    assert bench.sentences[0].triples[0].parts == ("O navio", "afundou", "")
+    assert not bench.sentences[0].triples[0].has_arg2 and bench.sentences[1].triples[0].has_arg2
+    assert bench.n_gold == 2 and bench.n_gold_without_arg2 == 1
+    assert bench.summary()["gold_triples_without_arg2"] == 1
+    bad = tmp_path / "bad.tsv"
+    bad.write_text(f"1\t{NAVIO}\n\tafundou\t\t1\t1\t0\n", encoding="utf-8")
+    with pytest.raises(BenchmarkFormatError, match=r"bad\.tsv:2: .*empty part: arg1 and rel are required"):
+        read_gold_tsv(bad)
+
+
+def test_two_part_gold_under_each_matcher_by_hand():
+    gold = ("O navio", "afundou", "")
+    # lexical: gold tokens are 'afundou O navio' only (3); the prediction's arg2 is just more bag
+    assert lexical_coverage(gold, ("O navio", "afundou", "ontem"), "raw") == 1.0
+    assert lexical_coverage(gold, ("o barco", "afundou", "ontem"), "raw") == pytest.approx(1 / 3)
+    assert lexical_coverage(gold, ("o barco", "afundou", "ontem"), "pt") == pytest.approx(2 / 3)
+    # strict: both parts the gold has must be equal; an empty predicted arg2 is no free part
+    assert strict_match(gold, ("O navio", "afundou", "ontem no porto"), "raw")
+    assert not strict_match(gold, ("O navio", "naufragou", "ontem"), "raw")
+    assert not strict_match(gold, ("Um navio", "afundou", ""), "raw")
+    # exact: arg1 and rel as token sequences, the predicted arg2 not compared
+    assert exact_match(gold, ("o navio", "afundou", "ontem"), "pt")
+    assert not exact_match(gold, ("o navio", "afundou", "ontem"), "raw")      # 'o' != 'O'
+    # carb (CaRB's linient_tuple_match with a one-argument reference): overlaps rel 1 + arg1 2 = 3
+    # over the predicted rel + arg1 tokens (1 + 2) and the gold's (1 + 2); arg2 is left out of both
+    assert carb_credit(gold, ("O navio", "afundou", "ontem no porto"), "raw") == (1.0, 1.0)
+    # 'O navio grande': 3 overlapping of 1 + 3 predicted -> precision 3/4, recall 3/3
+    assert carb_credit(gold, ("O navio grande", "afundou", "ontem"), "raw") == (0.75, 1.0)
+    # no arg1 word shared: no credit, although the prediction's arg2 holds the words
+    assert carb_credit(gold, ("Ele", "afundou", "O navio"), "raw") is None
+    # the same prediction against a 3-part gold still needs a shared arg2 word
+    assert carb_credit(("O navio", "afundou", "em o porto"), ("O navio", "afundou", "ontem"), "raw") is None
+
+
+def test_two_part_gold_scored_end_to_end(two_part):
+    bench = read_gold_tsv(two_part)
+    preds = [P(NAVIO, "O navio", "afundou", "ontem", 0.9),       # lexical hit of gold 1 (3/3)
+             P(S1, "o gato", "come", "o peixe e o pão", 0.8)]     # lexical hit of gold 2
+    lex = score(bench, preds, matcher="lexical", normalization="raw")
+    assert (lex.precision, lex.recall) == (1.0, 1.0)
+    assert score(bench, preds, matcher="strict", normalization="raw").matched_gold == 2
+    carb = score(bench, preds, matcher="carb", normalization="raw")
+    # gold 1: (1.0, 1.0) as above; gold 2: overlaps 2 + 1 + 2 = 5 of 2 + 1 + 5 predicted -> 5/8, 5/5
+    assert carb.precision == pytest.approx((1.0 + 5 / 8) / 2)
+    assert carb.recall == pytest.approx(1.0)
+    # the gold scored against itself (empty arg2 included) is perfect for every matcher
+    itself = [P(s.text, *t.parts, 1.0) for s in bench.sentences for t in s.triples]
+    for key, s in score_all(bench, itself).items():
+        assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0), key
+
+
+# ---------------------------------------------------------------- predictions per sentence (issue 13)
+
+
+def test_per_sentence_distribution_by_hand(bench):
+    from ptoie.evaluation import per_sentence
+    from ptoie.evaluation.run import format_per_sentence, per_sentence_distribution
+
+    assert per_sentence_distribution([0, 1, 2, 3, 7, 0]) == {
+        "mean": 13 / 6, "sentences": {"0": 2, "1": 1, "2": 1, "3+": 2}}
+    assert per_sentence_distribution([]) == {"mean": 0.0, "sentences": {"0": 0, "1": 0, "2": 0, "3+": 0}}
+    # tiny bench: gold 1, 2, 0 triples; predictions 3 for S1, none for S2, 1 for S3
+    preds = [P(S1, "a", "b", "c"), P(S1, "d", "e", "f"), P(S1, "g", "h", "i"), P(S3, "j", "k", "l")]
+    stats = per_sentence(bench, preds)
+    assert stats == {"predictions": {"mean": 4 / 3, "sentences": {"0": 1, "1": 1, "2": 0, "3+": 1}},
+                     "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}}}
+    assert format_per_sentence(stats) == (
+        "per sentence: predictions mean 1.33 (0: 1, 1: 1, 2: 0, 3+: 1); "
+        "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples)")
+
+
+def test_per_sentence_of_pud100_gold():
+    from ptoie.evaluation import per_sentence
+
+    stats = per_sentence(load_benchmark("pud100"), [])
+    assert stats["gold"]["mean"] == pytest.approx(1.36)
+    assert stats["gold"]["sentences"]["0"] == 33 and sum(stats["gold"]["sentences"].values()) == 100
+    assert stats["predictions"] == {"mean": 0.0, "sentences": {"0": 100, "1": 0, "2": 0, "3+": 0}}

@@ -97,7 +97,7 @@ def test_gate_exit_codes(gold, predictions, tmp_path, capsys, min_f1, code, word
     rc = run(["--bench", gold, "--predictions", predictions, "--out", tmp_path / "r",
               "--min-f1", min_f1])
     assert rc == code
-    line = capsys.readouterr().out.strip()
+    line = capsys.readouterr().out.strip().splitlines()[-1]   # the verdict is the last line
     assert line.startswith(f"ptoie-eval: {word}") and "F1 0.6667" in line
     report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
     assert report["gate"]["passed"] is (code == 0) and report["gate"]["min_f1"] == min_f1
@@ -154,7 +154,7 @@ def test_below_gate_exits_1_in_a_real_process(gold, predictions, tmp_path):
                            str(predictions), "--out", str(tmp_path / "r"), "--min-f1", "0.9"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1, proc.stderr
-    assert proc.stdout.startswith("ptoie-eval: FAIL: F1 0.6667 is below the gate --min-f1 0.9")
+    assert proc.stdout.splitlines()[-1].startswith("ptoie-eval: FAIL: F1 0.6667 is below the gate --min-f1 0.9")
 
 
 @pytest.mark.slow
@@ -181,3 +181,41 @@ def test_real_embedded_model_end_to_end(gold, tmp_path):
     assert run(["--bench", gold, "--predictions", out / "predictions.tsv", "--out", rescored]) == 0
     again = json.loads((rescored / "report.json").read_text(encoding="utf-8"))
     assert again["matchers"] == report["matchers"]
+
+
+def test_report_and_summary_show_predictions_per_sentence(gold, predictions, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run(["--bench", gold, "--predictions", predictions, "--out", out]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    # one prediction for each of the 3 sentences; gold 1, 2 and 0 triples
+    assert report["per_sentence"] == {
+        "predictions": {"mean": 1.0, "sentences": {"0": 0, "1": 3, "2": 0, "3+": 0}},
+        "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}}}
+    assert lines[-2] == ("ptoie-eval: per sentence: predictions mean 1.00 (0: 0, 1: 3, 2: 0, 3+: 0); "
+                         "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples)")
+    assert lines[-1].startswith("ptoie-eval: no gate")
+
+
+def test_gold_file_with_an_empty_arg2_is_accepted_and_scored(tmp_path, capsys):
+    gold = tmp_path / "two_part.tsv"   # PUD-100 format; the first gold tuple has no arg2
+    gold.write_text(f"1\t{S3}\nO céu\tchoveu\t\t1\t1\t0\n2\t{S1}\n"
+                    "Machado de Assis\tescreveu\tDom Casmurro\t1\t1\t0\n", encoding="utf-8")
+    preds = tmp_path / "p.tsv"
+    write_predictions_tsv([Prediction(S3, "O céu", "choveu", "muito ontem", 0.9),
+                           Prediction(S1, "Machado", "escreveu", "Dom Casmurro", 0.5)], preds)
+    out = tmp_path / "r"
+    assert run(["--bench", gold, "--predictions", preds, "--out", out, "--matcher", "carb"]) == 0
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert report["benchmark"]["gold_triples_without_arg2"] == 1
+    # carb/pt: tuple 1 compares rel + arg1 only: 3 of 3 tokens both ways -> (1, 1); tuple 2:
+    # overlaps 1 + 1 + 2 = 4 of 4 predicted, 6 gold -> (1, 4/6)
+    carb = report["matchers"]["carb/pt"]
+    assert carb["precision"] == pytest.approx(1.0)
+    assert carb["recall"] == pytest.approx((1 + 4 / 6) / 2)
+    # lexical: gold 1's tokens are 'choveu O céu' (3 of 3 covered)
+    assert report["matchers"]["lexical/raw"]["matched_gold"] == 2
+    # strict: tuple 1 has arg1 and rel equal (both of its parts), tuple 2 rel and arg2 (2 of 3)
+    assert report["matchers"]["strict/raw"]["matched_gold"] == 2
+    # exact: tuple 1's arg1 and rel are equal (its arg2 is not compared); tuple 2's arg1 differs
+    assert report["matchers"]["exact/raw"]["matched_gold"] == 1

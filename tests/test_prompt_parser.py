@@ -102,3 +102,114 @@ def test_offsets_exact_case_and_contractions():
 def test_line_confidences_attach_to_triples():
     result = parse_answer("a | b | c\nlixo\nd | e | f", line_confidences=[0.9, 0.1, 0.5])
     assert [t.confidence for t in result.triples] == [0.9, 0.5]
+
+
+# ---------------------------------------------------------------- labels as written (issue 13)
+
+FORMAS = "Alan, que estuda na UFBA, é membro da Formas, e Maria mora em Salvador desde 2010."
+
+
+def _slices(sentence, t):
+    return tuple(sentence[s[0]:s[1]] if s else None for s in (t.arg1_span, t.rel_span, t.arg2_span))
+
+
+def test_parts_become_the_sentences_own_text():
+    answer = ("alan | estuda | em a UFBA\n"
+              "Alan | é membro | de a Formas\n"
+              "Alan | é membro | da Formas\n"            # the same triple as the sentence writes it
+              "Alan | é membro de | a Formas\n"          # 'da' split between rel and arg2
+              "maria | mora em | Salvador\n"
+              "Maria | morava | em Salvador desde 2010")  # rel not in the sentence: the model's string
+    result = parse_answer(answer, FORMAS)
+    assert [t.parts for t in result.triples] == [
+        ("Alan", "estuda", "na UFBA"),
+        ("Alan", "é membro", "da Formas"),
+        ("Maria", "mora em", "Salvador"),
+        ("Maria", "morava", "em Salvador desde 2010"),
+    ]
+    assert result.duplicates == 2      # 'da Formas' and 'é membro de | a Formas' are the 2nd triple
+    # a part found is exactly its span's text; a part not found has no span
+    assert _slices(FORMAS, result.triples[1]) == ("Alan", "é membro", "da Formas")
+    assert _slices(FORMAS, result.triples[3]) == ("Maria", None, "em Salvador desde 2010")
+    for t in result.triples:
+        assert all(label == written for label, written in zip(t.parts, _slices(FORMAS, t)) if written)
+    # every sink is built from Triple.to_record: the record carries the label and its offsets
+    record = result.triples[1].to_record(doc_id="d", sentence_id=0, sentence=FORMAS,
+                                         extraction_index=1, model_id="m")
+    assert record["arg2"] == "da Formas" == FORMAS[record["arg2_start"]:record["arg2_end"]]
+    assert (record["arg1"], record["rel"]) == ("Alan", "é membro")
+
+
+def test_a_contraction_belongs_to_the_part_with_its_article():
+    s = "O ministro do governo mora no Brasil."
+    # the part holding only the article takes the whole word; the part ending with only the
+    # preposition leaves it out, unless the preposition is all it has
+    assert parse_answer("o governo | mora em | o Brasil", s).triples[0].parts == \
+        ("do governo", "mora", "no Brasil")
+    assert parse_answer("O ministro de | o governo | mora", s).triples[0].parts == \
+        ("O ministro", "do governo", "mora")
+    assert parse_answer("ministro | de | o governo", s).triples[0].parts == ("ministro", "do", "do governo")
+    # only whole words are found: the model's string, no span
+    t = parse_answer("O minis | mora | Brasil", s).triples[0]
+    assert t.parts == ("O minis", "mora", "Brasil") and t.arg1_span is None
+
+
+def test_without_a_sentence_parts_stay_as_the_model_wrote_them():
+    assert parse_answer("Alan | é membro de | a Formas").triples[0].parts == ("Alan", "é membro de", "a Formas")
+
+
+_SENTENCE = ("Do alto, os clientes do Banco da Escócia viram pelo vidro o mar e àquela hora "
+             "disseram nos jornais: 3% ao ano é pouco.")
+
+
+def _pieces(sentence):
+    """(piece, token index, piece index, pieces of the token) of every comparison piece."""
+    from ptoie.text import split_contractions, tokenize_with_spans
+
+    out = []
+    for t, (tok, _, _) in enumerate(tokenize_with_spans(sentence)):
+        pieces = split_contractions([tok])
+        out.extend((p.casefold(), t, k, len(pieces)) for k, p in enumerate(pieces))
+    return out
+
+
+_PIECES = _pieces(_SENTENCE)
+
+
+@st.composite
+def _consecutive_parts(draw):
+    """Three adjacent stretches of the sentence, as the model writes them (split, lower-cased),
+    the first starting and the last ending at a word boundary; part boundaries fall anywhere,
+    inside contractions included."""
+    starts = [i for i, p in enumerate(_PIECES) if p[2] == 0]
+    a = draw(st.sampled_from(starts))
+    b = draw(st.integers(a + 2, a + 6))
+    c = draw(st.integers(b + 2, b + 6))
+    ends = [j for j in range(c + 2, c + 7) if j <= len(_PIECES) and _PIECES[j - 1][2] == _PIECES[j - 1][3] - 1]
+    d = draw(st.sampled_from(ends)) if ends else None
+    if d is None:
+        from hypothesis import assume
+        assume(False)
+    return tuple(" ".join(p[0] for p in _PIECES[x:y]) for x, y in ((a, b), (b, c), (c, d))), (a, b, c)
+
+
+@given(_consecutive_parts())
+@settings(max_examples=300, deadline=None)
+def test_labels_score_as_the_models_parts_under_pt(drawn):
+    """Whatever adjacent stretches of the sentence the model names, the labels are the sentence's
+    text of their spans, and every pt matcher scores them as the model's own strings."""
+    from hypothesis import assume
+    from ptoie.evaluation.matchers import carb_credit, exact_match, lexical_coverage, strict_match
+    from ptoie.text import tokenize_with_spans
+
+    parts, firsts = drawn
+    tokens = tokenize_with_spans(_SENTENCE)
+    t = parse_answer(" | ".join(parts), _SENTENCE).triples[0]
+    spans = (t.arg1_span, t.rel_span, t.arg2_span)
+    # a repeated word may be found earlier in the sentence than where the part was drawn from
+    assume(all(span and span[0] == tokens[_PIECES[i][1]][1] for span, i in zip(spans, firsts)))
+    assert t.parts == _slices(_SENTENCE, t)
+    assert exact_match(parts, t.parts, "pt") and exact_match(t.parts, parts, "pt")
+    assert strict_match(parts, t.parts, "pt")
+    assert carb_credit(parts, t.parts, "pt") == (1.0, 1.0)
+    assert lexical_coverage(parts, t.parts, "pt") == lexical_coverage(parts, parts, "pt")

@@ -8,14 +8,15 @@ from .benchmark import (BUNDLED_BENCHMARKS, Benchmark, BenchmarkFormatError, Gol
                         Prediction, load_benchmark, read_gold_tsv, read_predictions_tsv,
                         write_predictions_tsv)
 from .matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
-from .run import (EvalOutcome, GateConfig, PredictionRun, evaluate, predictions_from_file,
-                  run_extractor)
+from .run import (EvalOutcome, GateConfig, PredictionRun, evaluate, format_per_sentence,
+                  per_sentence, predictions_from_file, run_extractor)
 from .scorer import CurvePoint, Scores, score, score_all
 
 __all__ = [
     "BUNDLED_BENCHMARKS", "Benchmark", "BenchmarkFormatError", "CurvePoint", "EvalOutcome",
     "GateConfig", "GoldSentence", "GoldTriple", "MATCHERS", "MatcherName", "NORMALIZATIONS",
-    "Normalization", "Prediction", "PredictionRun", "Scores", "evaluate", "load_benchmark",
+    "Normalization", "Prediction", "PredictionRun", "Scores", "evaluate", "format_per_sentence",
+    "load_benchmark", "per_sentence",
     "predictions_from_file", "read_gold_tsv", "read_predictions_tsv", "run_extractor", "score",
     "score_all", "write_predictions_tsv",
 ]

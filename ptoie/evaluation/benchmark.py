@@ -5,7 +5,9 @@ Gold file (UTF-8, tab separated):
 * a sentence line is ``ID<TAB>sentence``;
 * each following line, up to the next sentence line, is a candidate extraction
   ``arg1<TAB>rel<TAB>arg2<TAB>c3<TAB>valid<TAB>c5``; it is a gold triple only when ``valid`` (the
-  second to last column) is ``1``;
+  second to last column) is ``1``; ``arg2`` may be empty (a 2-part gold tuple, how Portuguese
+  corpora mark an intransitive fact: ``O navio<TAB>afundou<TAB><TAB>...``), ``arg1`` and ``rel`` may
+  not;
 * blank lines are ignored; any other line shape is an error naming ``file:line``.
 
 Predictions file: header ``sentence<TAB>confidence<TAB>arg1<TAB>rel<TAB>arg2``, then one row per
@@ -35,6 +37,9 @@ class BenchmarkFormatError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GoldTriple:
+    """One gold extraction. ``arg2`` is ``""`` for a 2-part tuple (relation and subject only),
+    which the matchers score as CaRB scores a tuple with one argument (docs/evaluation.md)."""
+
     arg1: str
     rel: str
     arg2: str
@@ -42,6 +47,10 @@ class GoldTriple:
     @property
     def parts(self) -> tuple[str, str, str]:
         return self.arg1, self.rel, self.arg2
+
+    @property
+    def has_arg2(self) -> bool:
+        return bool(self.arg2.strip())
 
 
 @dataclass(slots=True)
@@ -69,9 +78,15 @@ class Benchmark:
     def n_sentences_without_gold(self) -> int:
         return sum(1 for s in self.sentences if not s.triples)
 
+    @property
+    def n_gold_without_arg2(self) -> int:
+        """Gold tuples with an empty arg2 (2-part tuples)."""
+        return sum(1 for s in self.sentences for t in s.triples if not t.has_arg2)
+
     def summary(self) -> dict[str, object]:
         return {"name": self.name, "source": self.source, "sha256": self.sha256,
                 "sentences": len(self.sentences), "gold_triples": self.n_gold,
+                "gold_triples_without_arg2": self.n_gold_without_arg2,
                 "sentences_without_gold": self.n_sentences_without_gold}
 
 
@@ -132,8 +147,10 @@ def read_gold_tsv(path: str | os.PathLike[str], *, name: str | None = None) -> B
                     f"{where}: column 5 of 6 ('valid') must be 0 or 1, got {cols[4]!r}")
             if valid == "1":
                 arg1, rel, arg2 = (" ".join(c.split()) for c in cols[:3])
-                if not (arg1 and rel and arg2):
-                    raise BenchmarkFormatError(f"{where}: gold triple (valid=1) with an empty part: {line!r}")
+                if not (arg1 and rel):
+                    raise BenchmarkFormatError(
+                        f"{where}: gold triple (valid=1) with an empty part: arg1 and rel are required "
+                        f"(only arg2 may be empty, for a 2-part tuple): {line!r}")
                 sentences[-1].triples.append(GoldTriple(arg1, rel, arg2))
         else:
             raise BenchmarkFormatError(

@@ -3,7 +3,8 @@ every matcher, write the report directory, and decide the gate.
 
 Report directory:
 
-* ``report.json`` -- the gate's P/R/F1/AUC/best threshold and counts, model id, sampling settings,
+* ``report.json`` -- the gate's P/R/F1/AUC/best threshold and counts, predictions per sentence
+  beside the gold's (mean and how many sentences got 0, 1, 2, 3+), model id, sampling settings,
   seconds, sentences/s, and every matcher x normalization side by side (see docs/evaluation.md);
 * ``predictions.tsv`` -- ``sentence<TAB>confidence<TAB>arg1<TAB>rel<TAB>arg2``, one row per
   predicted triple, the sentence exactly as in the gold file (``--predictions`` reads this format);
@@ -124,6 +125,38 @@ def _curve_dicts(curve: list[CurvePoint]) -> list[dict[str, Any]]:
              "recall": c.recall, "f1": c.f1} for c in curve]
 
 
+PER_SENTENCE_BUCKETS = ("0", "1", "2", "3+")
+"""Buckets of the per-sentence distributions: sentences with 0, 1, 2, and 3 or more triples."""
+
+
+def per_sentence_distribution(counts: list[int]) -> dict[str, Any]:
+    """``{"mean": triples per sentence, "sentences": {"0": n, "1": n, "2": n, "3+": n}}`` of the
+    number of triples of each sentence (``counts``, one entry per sentence)."""
+    buckets = dict.fromkeys(PER_SENTENCE_BUCKETS, 0)
+    for n in counts:
+        buckets[str(n) if n < 3 else "3+"] += 1
+    return {"mean": sum(counts) / len(counts) if counts else 0.0, "sentences": buckets}
+
+
+def per_sentence(benchmark: Benchmark, predictions: list[Prediction]) -> dict[str, Any]:
+    """Predictions per benchmark sentence beside the gold triples per sentence (``report.json``'s
+    ``per_sentence``); a sentence the system produced nothing for counts as 0."""
+    predicted = [0] * len(benchmark.sentences)
+    for i in sentence_of_each_prediction(benchmark, predictions):
+        predicted[i] += 1
+    return {"predictions": per_sentence_distribution(predicted),
+            "gold": per_sentence_distribution([len(s.triples) for s in benchmark.sentences])}
+
+
+def format_per_sentence(stats: dict[str, Any]) -> str:
+    """One line: ``predictions mean 1.02 (0: 10, 1: 80, 2: 8, 3+: 2); gold mean 1.36 (...)``."""
+    def one(d: dict[str, Any]) -> str:
+        buckets = ", ".join(f"{k}: {v}" for k, v in d["sentences"].items())
+        return f"mean {d['mean']:.2f} ({buckets})"
+    return (f"per sentence: predictions {one(stats['predictions'])}; "
+            f"gold {one(stats['gold'])} (sentences with 0, 1, 2, 3+ triples)")
+
+
 def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
                  all_scores: dict[str, Scores]) -> dict[str, Any]:
     """The ``report.json`` content."""
@@ -160,6 +193,7 @@ def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
             "matched_predictions": gate_scores.matched_predictions,
             "rejected_output_lines": run.rejected_lines,
         },
+        "per_sentence": per_sentence(benchmark, run.predictions),
         "gate": {"matcher": gate.matcher, "normalization": gate.normalization,
                  "min_f1": gate.min_f1, "f1": gate_scores.f1, "passed": passed},
         "matchers": {key: s.as_dict() for key, s in all_scores.items()},
