@@ -1,10 +1,13 @@
-"""``ptoie`` command line: ``ptoie extract "frase"`` / ``ptoie extract --file frases.txt``."""
+"""``ptoie`` command line: ``ptoie extract "frase"`` / ``ptoie extract --file frases.txt``;
+``ptoie sparql KG QUERY``, ``ptoie sql KG QUERY`` and ``ptoie view KG`` over a knowledge graph
+written by ``ptoie-batch`` (the logic is in :mod:`ptoie.query` and :mod:`ptoie.view`)."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -126,6 +129,73 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _query_text(value: str) -> str:
+    """QUERY as given, ``@FILE`` read from a UTF-8 file, ``-`` read from standard input."""
+    from .query import QueryError
+
+    if value == "-":
+        return sys.stdin.read()
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QueryError(f"query file not found: {path}") from None
+    except UnicodeDecodeError as exc:
+        raise QueryError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise QueryError(f"{path}: {exc.strerror}") from None
+
+
+def _query(args: argparse.Namespace) -> int:
+    from .query import QueryError, kg_paths, sparql, sql, write_result
+
+    try:
+        query = _query_text(args.query)
+        if not query.strip():
+            raise QueryError("the query is empty")
+        paths = kg_paths(args.kg)
+        result = sparql(paths.store, query) if args.command == "sparql" else sql(paths.parquet, query)
+        write_result(result, args.format, sys.stdout)
+        sys.stdout.flush()
+    except QueryError as exc:
+        print(f"ptoie {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader stopped (`| head`): not an error of the query
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _view(args: argparse.Namespace) -> int:
+    from .query import kg_paths
+    from .view import write_graph_view
+
+    try:
+        paths = kg_paths(args.kg)
+        view = write_graph_view(paths.parquet, args.out or paths.html, max_nodes=args.max_nodes)
+    except ValueError as exc:  # QueryError included
+        print(f"ptoie view: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{view.path}: {view.nodes:,} of {view.entities:,} entities, {view.edges:,} links "
+          f"({view.triples:,} triples in the graph)")
+    return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return number
+
+
+_KG_HELP = ("the knowledge graph: the job's --out path (out/kg.ttl), its NAME.oxigraph/ or "
+            "NAME.parquet/ folder, or the folder holding one graph")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ptoie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -138,6 +208,38 @@ def build_parser() -> argparse.ArgumentParser:
     hardware.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     hardware.add_argument("--n-gpu-layers", type=int, default=0, help="-1 offloads all layers (GPU build)")
     ex.set_defaults(func=_extract)
+
+    from .query import OUTPUT_FORMATS
+    from .view import DEFAULT_MAX_NODES
+
+    sp = sub.add_parser(
+        "sparql", help="SPARQL query over a knowledge graph's Oxigraph store",
+        description="SPARQL 1.1 over NAME.oxigraph/ (read-only). The prefixes of "
+                    "schemas/rdf_vocabulary.json (ptoie:, ent:, rel:, doc:, prov:, rdfs:, xsd: ...) "
+                    "are declared. Example: ptoie sparql out/kg.ttl "
+                    "'SELECT (COUNT(*) AS ?n) WHERE { ?x a ptoie:Extraction }'")
+    qp = sub.add_parser(
+        "sql", help="SQL (DuckDB) over a knowledge graph's Parquet triples",
+        description="DuckDB SQL over NAME.parquet/, as the view `triples` (columns of "
+                    "schemas/triple.schema.json). Example: ptoie sql out/kg.ttl "
+                    "'SELECT rel, count(*) AS n FROM triples GROUP BY rel ORDER BY n DESC LIMIT 10'")
+    for command in (sp, qp):
+        command.add_argument("kg", metavar="KG", help=_KG_HELP)
+        command.add_argument("query", metavar="QUERY",
+                             help="the query, @FILE to read it from a file, - from standard input")
+        command.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
+                             help="table: aligned columns; csv; json: a list of objects "
+                                  "(default: %(default)s)")
+        command.set_defaults(func=_query)
+
+    vw = sub.add_parser("view", help="interactive HTML picture of a knowledge graph",
+                        description="Draw the most connected entities of the graph's Parquet "
+                                    "triples as a self-contained HTML page (works offline).")
+    vw.add_argument("kg", metavar="KG", help=_KG_HELP)
+    vw.add_argument("--out", type=Path, help="the HTML file (default: NAME.html beside the graph)")
+    vw.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
+                    help="entities drawn, by degree (default: %(default)s)")
+    vw.set_defaults(func=_view)
     return parser
 
 

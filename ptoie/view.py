@@ -1,0 +1,356 @@
+"""The picture stage: an interactive HTML page of the most connected part of a knowledge graph.
+
+:func:`write_graph_view` reads the Parquet triples with DuckDB, so memory stays bounded whatever
+the graph's size (a million rows included): only aggregates and the few rows drawn reach Python.
+
+* **Nodes** are entities keyed like their RDF IRIs: :func:`ptoie.sinks.entity_slug` of the surface
+  form. DuckDB counts the triples of each distinct surface form, the slug is computed once per
+  distinct form (a Python function registered in DuckDB), and the counts are summed per slug. The
+  ``max_nodes`` entities of highest degree (triples in which they are subject or object) are drawn,
+  labelled by their most frequent surface form; a node's area grows with its degree.
+* **Edges** join two drawn entities, one per (subject, object, relation slug), labelled by the
+  relation's most frequent surface form, wider with more triples. At most ``max_edges`` are
+  drawn: every node's strongest edge first, then every node's second strongest, and so on (so
+  no drawn entity loses all its edges to the hubs), by number of triples within each round.
+* **Clicking a node** fills a side panel with its triples (the ``triples_per_node`` most
+  confident), each with its sentence and document (title and link for web pages); a search box
+  finds an entity by label, and ``kg.html#KEY`` (``#lisboa``) opens with that entity selected.
+
+The page is self-contained and works offline: vis-network's JavaScript and CSS, as shipped inside
+pyvis, are inlined (pyvis's own template would load Bootstrap from a CDN). pyvis builds the node
+and edge records; the data is embedded as JSON with ``<``, ``>``, ``&`` and ``'`` escaped (Jinja's
+``tojson``) and the panel is built with ``textContent``, so text from the corpus (a sentence with
+``<script>``, say) is shown, never run. vis-network shows node and edge tooltips as plain text.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .query import PathLike, QueryError, duckdb_triples, source_name
+from .sinks import atomic_path, entity_slug
+
+DEFAULT_MAX_NODES = 150
+_SENTENCE_CHARS = 600
+
+_OPTIONS: dict[str, Any] = {
+    "nodes": {
+        "shape": "dot",
+        "scaling": {"min": 8, "max": 42, "label": {"enabled": True, "min": 13, "max": 22}},
+        "font": {"face": "Helvetica, Arial, sans-serif", "strokeWidth": 3, "strokeColor": "#ffffff"},
+        "borderWidth": 1.5,
+    },
+    "edges": {
+        "arrows": {"to": {"enabled": True, "scaleFactor": 0.45}},
+        "color": {"color": "#a9b4c2", "highlight": "#d9480f", "hover": "#6c7a89"},
+        "font": {"size": 11, "color": "#44505c", "strokeWidth": 3, "strokeColor": "#ffffff",
+                 "align": "horizontal"},
+        "scaling": {"min": 1, "max": 6, "label": {"enabled": False}},
+        "smooth": {"type": "dynamic"},
+    },
+    "physics": {
+        "solver": "forceAtlas2Based",
+        "forceAtlas2Based": {"gravitationalConstant": -70, "springLength": 110,
+                             "springConstant": 0.06, "avoidOverlap": 0.5},
+        "stabilization": {"iterations": 400, "updateInterval": 50},
+    },
+    "interaction": {"hover": True, "tooltipDelay": 120, "navigationButtons": False},
+    "layout": {"randomSeed": 1},  # the same graph is laid out the same way on every load
+}
+
+
+_NODE_COLOR = {"background": "#8ab6f9", "border": "#2a6bd1",
+               "highlight": {"background": "#ffb36b", "border": "#d9480f"},
+               "hover": {"background": "#b5d0fb", "border": "#2a6bd1"}}
+"""Passed to every node: pyvis's ``add_node`` would otherwise give each its own default colour."""
+
+
+@dataclass(frozen=True, slots=True)
+class GraphView:
+    """What :func:`write_graph_view` drew."""
+
+    path: Path
+    nodes: int
+    """Entities drawn."""
+    edges: int
+    """Edges drawn (one per subject, object and relation)."""
+    entities: int
+    """Entities in the whole graph."""
+    triples: int
+    """Triples (Parquet rows) in the whole graph."""
+
+
+def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike, *,
+                     max_nodes: int = DEFAULT_MAX_NODES, max_edges: int = 600,
+                     triples_per_node: int = 25, title: str | None = None) -> GraphView:
+    """Write the interactive picture of the ``max_nodes`` best-connected entities of the triples
+    in ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
+    (atomically: a complete page or none). See the module doc for what is drawn.
+
+    Raises ``ValueError`` (a :class:`~ptoie.query.QueryError`, one line) when there are no triples
+    (no Parquet shard, or shards without rows) or the files are not tables of triples.
+    """
+    import duckdb
+    from jinja2 import Environment
+    from pyvis.network import Network
+
+    for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges),
+                        ("triples_per_node", triples_per_node)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1 (got {value})")
+    html_path = Path(html_path)
+    con = duckdb_triples(parquet)
+    try:
+        con.create_function("ptoie_slug", entity_slug, ["VARCHAR"], "VARCHAR", side_effects=False)
+        nodes, edges, details, totals = _select(con, max_nodes, max_edges, triples_per_node)
+    except duckdb.Error as exc:
+        raise QueryError(f"{source_name(parquet)}: cannot read the triples: "
+                         f"{' '.join(str(exc).split())}") from None
+    finally:
+        con.close()
+    triples, entities, edges_total = totals
+    if not nodes:
+        raise QueryError(f"{source_name(parquet)}: the graph is empty (no triples), nothing to draw")
+
+    net = Network(directed=True)  # its records only: the page is _TEMPLATE (see the module doc)
+    for key, label, degree in nodes:
+        net.add_node(key, label=label, value=math.sqrt(degree), color=_NODE_COLOR,  # area ~ degree
+                     title=f"{label}\n{degree} triple{'s' if degree != 1 else ''}")
+    for src, dst, label, n in edges:
+        net.add_edge(src, dst, label=label, value=math.sqrt(n),
+                     title=f"{label} ({n} triple{'s' if n != 1 else ''})")
+    node_records, edge_records, *_ = net.get_network_data()
+
+    title = title or "ptoie knowledge graph"
+    summary = (f"{len(nodes):,} of {entities:,} entities (the most connected), "
+               f"{len(edges):,} of {edges_total:,} links among them; {triples:,} triples in all")
+    env = Environment(autoescape=True)
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
+    vis_js, vis_css = _vis_network()
+    page = env.from_string(_TEMPLATE).render(
+        title=title, summary=summary, nodes=node_records, edges=edge_records, options=_OPTIONS,
+        details=details, vis_js=vis_js, vis_css=vis_css)
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return GraphView(path=html_path, nodes=len(nodes), edges=len(edges), entities=entities,
+                     triples=triples)
+
+
+def _select(con, max_nodes: int, max_edges: int, per_node: int):
+    """The drawn nodes, edges and node details, and the totals, from the ``triples`` view."""
+    columns = {row[0] for row in con.execute("DESCRIBE triples").fetchall()}
+    optional = {c: (f"t.{c}" if c in columns else f"NULL AS {c}")
+                for c in ("confidence", "doc_title", "doc_url")}
+    con.execute("""
+        CREATE TEMP TABLE surface AS
+        SELECT s AS surface, ptoie_slug(s) AS key, n FROM (
+            SELECT s, sum(n) AS n FROM (
+                SELECT arg1 AS s, count(*) AS n FROM triples GROUP BY arg1
+                UNION ALL
+                SELECT arg2 AS s, count(*) AS n FROM triples GROUP BY arg2)
+            GROUP BY s)""")
+    [(triples,)] = con.execute("SELECT count(*) FROM triples").fetchall()
+    [(entities,)] = con.execute("SELECT count(DISTINCT key) FROM surface").fetchall()
+    con.execute("""
+        CREATE TEMP TABLE top AS
+        SELECT key, sum(n)::BIGINT AS degree, first(surface ORDER BY n DESC, surface) AS label
+        FROM surface GROUP BY key ORDER BY degree DESC, key LIMIT ?""", [max_nodes])
+    con.execute("CREATE TEMP TABLE top_surface AS "
+                "SELECT surface, key FROM surface JOIN top USING (key)")
+    nodes = con.execute("SELECT key, label, degree FROM top ORDER BY degree DESC, key").fetchall()
+    edge_rows = con.execute("""
+        WITH raw AS (
+            SELECT a.key AS src, b.key AS dst, t.rel, count(*) AS n
+            FROM triples t JOIN top_surface a ON t.arg1 = a.surface
+                           JOIN top_surface b ON t.arg2 = b.surface
+            GROUP BY ALL),
+        merged AS (
+            SELECT src, dst, first(rel ORDER BY n DESC, rel) AS label, sum(n)::BIGINT AS n
+            FROM (SELECT *, ptoie_slug(rel) AS rel_key FROM raw) GROUP BY src, dst, rel_key)
+        SELECT src, dst, label, n, count(*) OVER () AS total FROM merged
+        ORDER BY least(row_number() OVER (PARTITION BY src ORDER BY n DESC, dst, label),
+                       row_number() OVER (PARTITION BY dst ORDER BY n DESC, src, label)),
+                 n DESC, src, dst, label
+        LIMIT ?""", [max_edges]).fetchall()
+    edges = [row[:4] for row in edge_rows]
+    edges_total = edge_rows[0][4] if edge_rows else 0
+    picked = f"""t.doc_id, t.sentence_id, t.extraction_index, t.arg1, t.rel, t.arg2, t.sentence,
+                 {optional['confidence']}, {optional['doc_title']}, {optional['doc_url']}"""
+    # min_by(..., n) keeps the n best rows per node as it scans (bounded memory, no sort of all
+    # the hits); best = most confident, then by document, sentence and index (deterministic).
+    rows = con.execute(f"""
+        WITH hits AS (
+            SELECT k.key, {picked} FROM triples t JOIN top_surface k ON t.arg1 = k.surface
+            UNION ALL
+            SELECT k.key, {picked} FROM triples t JOIN top_surface k ON t.arg2 = k.surface
+                LEFT JOIN top_surface a ON t.arg1 = a.surface
+            WHERE a.key IS DISTINCT FROM k.key)  -- a loop is listed once
+        SELECT key, min_by(
+            struct_pack(arg1 := arg1, rel := rel, arg2 := arg2, sentence := sentence,
+                        doc_id := doc_id, doc_title := doc_title, doc_url := doc_url,
+                        confidence := confidence),
+            struct_pack(c := -coalesce(confidence, -1.0), d := doc_id, s := sentence_id,
+                        e := extraction_index), ?) AS best, count(*) AS n
+        FROM hits GROUP BY key""", [per_node]).fetchall()
+    details: dict[str, dict[str, Any]] = {
+        key: {"label": label, "degree": degree, "count": 0, "triples": []}
+        for key, label, degree in nodes}
+    for key, best, count in rows:
+        details[key]["count"] = count  # its triples (degree counts a loop twice)
+        for t in best:
+            sentence = t["sentence"]
+            if len(sentence) > _SENTENCE_CHARS:
+                sentence = sentence[:_SENTENCE_CHARS] + "…"
+            confidence = None if t["confidence"] is None else round(float(t["confidence"]), 3)
+            details[key]["triples"].append([t["arg1"], t["rel"], t["arg2"], sentence, t["doc_id"],
+                                            t["doc_title"], t["doc_url"], confidence])
+    return nodes, edges, details, (triples, entities, edges_total)
+
+
+def _vis_network() -> tuple[str, str]:
+    """vis-network's JavaScript and CSS as shipped inside pyvis (what ``cdn_resources="in_line"``
+    inlines), so the page needs no network."""
+    import pyvis
+
+    lib = Path(pyvis.__file__).parent / "templates" / "lib"
+    versions = sorted(lib.glob("vis-*/vis-network.min.js"),
+                      key=lambda p: [int(x) for x in p.parent.name[4:].split(".") if x.isdigit()])
+    if not versions:
+        raise RuntimeError(f"pyvis {getattr(pyvis, '__version__', '?')} at {lib.parent.parent} "
+                           f"ships no vis-network.min.js; reinstall pyvis (>=0.3.2)")
+    js = versions[-1]
+    css = js.with_name("vis-network.css")
+    script = js.read_text(encoding="utf-8")
+    if "</script" in script.lower():  # would end the inline <script> element early
+        raise RuntimeError(f"{js} cannot be inlined (contains '</script')")
+    return script, css.read_text(encoding="utf-8") if css.exists() else ""
+
+
+_TEMPLATE = """<!DOCTYPE html>
+<html lang="pt">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="ptoie (pyvis + vis-network)">
+<title>{{ title }}</title>
+<style>{{ vis_css|safe }}</style>
+<script>{{ vis_js|safe }}</script>
+<style>
+  html, body { margin: 0; height: 100%; font-family: Helvetica, Arial, sans-serif; color: #1f2933; }
+  body { display: flex; flex-direction: column; }
+  header { display: flex; align-items: baseline; gap: 1.2em; padding: .5em 1em;
+           border-bottom: 1px solid #d9dee4; background: #f7f9fb; flex-wrap: wrap; }
+  header h1 { font-size: 1.15em; margin: 0; }
+  header .summary { color: #52606d; font-size: .9em; margin: 0; flex: 1; }
+  header input { font-size: .95em; padding: .25em .5em; min-width: 16em; }
+  main { flex: 1; display: flex; min-height: 0; }
+  #graph { flex: 1; min-width: 0; background: #ffffff; }
+  #panel { width: 30%; min-width: 18em; max-width: 34em; overflow-y: auto; padding: .4em 1em 1em;
+           border-left: 1px solid #d9dee4; background: #fbfcfd; font-size: .92em; }
+  #panel h2 { font-size: 1.15em; margin: .6em 0 .2em; }
+  #panel .meta, #panel .hint { color: #616e7c; }
+  #panel ol { padding-left: 1.3em; }
+  #panel li { margin-bottom: .8em; }
+  #panel .triple { margin: 0 0 .2em; }
+  #panel .arg { font-weight: 600; }
+  #panel .rel { color: #c2410c; }
+  #panel blockquote { margin: .15em 0; padding-left: .6em; border-left: 3px solid #cbd2d9;
+                      color: #3e4c59; font-style: italic; }
+  #panel .source { margin: .1em 0 0; color: #616e7c; font-size: .9em; }
+</style>
+</head>
+<body>
+<header>
+  <h1>{{ title }}</h1>
+  <p class="summary">{{ summary }}</p>
+  <input id="search" list="labels" placeholder="find an entity" aria-label="find an entity">
+  <datalist id="labels"></datalist>
+</header>
+<main>
+  <div id="graph"></div>
+  <aside id="panel"><p class="hint">Click an entity to see its triples, with their sentences and
+  documents. Scroll to zoom, drag to move.</p></aside>
+</main>
+<script>
+"use strict";
+const NODES = {{ nodes|tojson }};
+const EDGES = {{ edges|tojson }};
+const OPTIONS = {{ options|tojson }};
+const DETAILS = {{ details|tojson }};
+
+const network = new vis.Network(document.getElementById("graph"),
+  {nodes: new vis.DataSet(NODES), edges: new vis.DataSet(EDGES)}, OPTIONS);
+network.once("stabilizationIterationsDone", () => {
+  network.setOptions({physics: {enabled: false}});  // a still picture once laid out
+  network.fit();
+  network.moveTo({scale: network.getScale() * 0.9});  // room for the labels at the edges
+});
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function show(id) {
+  const d = DETAILS[id];
+  const panel = document.getElementById("panel");
+  if (!d) return;
+  panel.replaceChildren();
+  panel.append(el("h2", d.label));
+  const n = d.triples.length;
+  panel.append(el("p", d.count + (d.count === 1 ? " triple" : " triples") +
+                  (n < d.count ? "; the " + n + " most confident:" : ":"), "meta"));
+  const list = el("ol");
+  for (const [arg1, rel, arg2, sentence, doc, title, url, confidence] of d.triples) {
+    const item = el("li");
+    const triple = el("p", null, "triple");
+    triple.append(el("span", arg1, "arg"), " ", el("span", rel, "rel"), " ", el("span", arg2, "arg"));
+    item.append(triple, el("blockquote", sentence));
+    const source = el("p", null, "source");
+    if (url && /^https?:\\/\\//i.test(url)) {
+      const link = el("a", title || url);
+      link.href = url; link.target = "_blank"; link.rel = "noopener noreferrer";
+      source.append(link, " (" + doc + ")");
+    } else {
+      source.append(title ? title + " (" + doc + ")" : doc);
+    }
+    if (confidence !== null) source.append(" · confidence " + confidence.toFixed(2));
+    item.append(source);
+    list.append(item);
+  }
+  panel.append(list);
+}
+
+network.on("selectNode", (params) => show(params.nodes[0]));
+
+const byLabel = new Map();
+const datalist = document.getElementById("labels");
+for (const node of NODES) {
+  byLabel.set(node.label.toLowerCase(), node.id);
+  const option = document.createElement("option");
+  option.value = node.label;
+  datalist.append(option);
+}
+// kg.html#ENTITY_KEY (the entity IRI's last segment, e.g. #lisboa) opens with that entity selected
+const wanted = decodeURIComponent(location.hash.slice(1));
+if (wanted && DETAILS[wanted]) {
+  network.selectNodes([wanted]);
+  show(wanted);
+}
+document.getElementById("search").addEventListener("change", (event) => {
+  const id = byLabel.get(event.target.value.trim().toLowerCase());
+  if (id === undefined) return;
+  network.selectNodes([id]);
+  network.focus(id, {scale: 1.2, animation: true});
+  show(id);
+});
+</script>
+</body>
+</html>
+"""
