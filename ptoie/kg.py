@@ -24,9 +24,11 @@ written only up to ``max_graph_triples``:
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +43,7 @@ DEFAULT_MAX_GRAPH_TRIPLES = 200_000
 """NetworkX outputs up to this many triples (about 1 GB of memory at 200,000; docs/batch.md)."""
 _STAMPS = "_outputs.json"
 FRAGMENT_SOURCES = 256
-"""Parquet sources per RDF fragment (see ``_fragments``)."""
+"""Parquet sources per RDF fragment (see ``_plan_fragments``)."""
 
 
 class GraphInputError(ValueError):
@@ -152,16 +154,43 @@ class GraphReport:
 def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
                 vocabulary: RdfVocabulary | None = None) -> GraphReport:
     """Build ``outputs`` from the Parquet ``sources`` (see the module doc); ``cache`` keeps the RDF
-    fragments and the stamps of the outputs between calls."""
+    fragments and the stamps of the outputs between calls.
+
+    The store loads each fragment (Rust, without the GIL) and the picture is drawn (DuckDB) in
+    background threads while the fragments are serialised (Python), so the stages overlap."""
     vocabulary = vocabulary or RdfVocabulary()
     fmt = rdf_format(outputs.rdf)
     cache.mkdir(parents=True, exist_ok=True)
     report = GraphReport()
     stamps = _Stamps(cache / _STAMPS)
-    counted = _fragments(sources, cache, fmt, vocabulary, stamps.rows)
-    fragments = [fragment for fragment, _ in counted]
-    stamps.use(counted)
-    report.triples = sum(rows for _, rows in counted)
+    plan = _plan_fragments(sources, cache, fmt)
+    fragments = [fragment.path for fragment in plan]
+    stamps.use(fragments)
+    ready: queue.Queue[_Fragment | None] = queue.Queue()
+    background: dict[str, _Background] = {}
+    if outputs.store is not None:
+        background["store"] = _Background(sync_store, outputs.store, plan, fmt, vocabulary,
+                                          ready=ready.get)
+    if outputs.view is not None and not stamps.fresh("view", outputs.view):
+        from .view import write_graph_view
+
+        background["view"] = _Background(write_graph_view, list(sources), outputs.view)
+    try:
+        for fragment in plan:
+            rows = stamps.rows.get(fragment.path.name) if fragment.path.exists() else None
+            if rows is None:
+                rows = _write_fragment(fragment, fmt, vocabulary)
+            stamps.rows[fragment.path.name] = rows
+            report.triples += rows
+            ready.put(fragment)
+    except BaseException:
+        ready.put(None)  # the store loader stops; this error, not a background one, is raised
+        for task in background.values():
+            task.join()
+        raise
+    ready.put(None)
+    results = {name: task.result() for name, task in background.items()}
+    _remove_stale_fragments(cache, fragments)
 
     if stamps.fresh("rdf", outputs.rdf):
         report.unchanged.append("rdf")
@@ -175,8 +204,7 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     report.counts["rdf"] = report.triples
 
     if outputs.store is not None:
-        loaded = sync_store(outputs.store, fragments, fmt, vocabulary)
-        (report.written if loaded else report.unchanged).append("store")
+        (report.written if results["store"] else report.unchanged).append("store")
         report.counts["store"] = count_extractions(outputs.store, vocabulary)
 
     networkx_outputs = {"graphml": outputs.graphml, "node-link": outputs.node_link}
@@ -201,50 +229,83 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
             report.counts[name] = report.triples
 
     if outputs.view is not None:
-        if stamps.fresh("view", outputs.view):
-            report.unchanged.append("view")
-        elif report.triples == 0:
-            outputs.view.unlink(missing_ok=True)
-            report.skipped["view"] = "the graph is empty"
-        else:
-            from .view import write_graph_view
-
-            write_graph_view(list(sources), outputs.view)
+        if "view" in background:
             stamps.record("view", outputs.view)
             report.written.append("view")
+        else:
+            report.unchanged.append("view")
     stamps.save()
     return report
 
 
-def _fragments(sources: Sequence[Path], cache: Path, fmt: str, vocabulary: RdfVocabulary,
-               known_rows: dict[str, int]) -> list[tuple[Path, int]]:
-    """The RDF fragment of every group of ``FRAGMENT_SOURCES`` consecutive sources, made when
-    missing, with its row count; fragments of groups that changed or are gone are deleted.
+class _Background:
+    """A function run in a thread; :meth:`result` joins it and re-raises its exception."""
+
+    def __init__(self, function: Callable[..., object], *args: object, **kwargs: object) -> None:
+        self._result: object = None
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._result = function(*args, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> object:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """One RDF fragment of the cache: the file, its Parquet sources and their keys."""
+
+    path: Path
+    sources: Sequence[Path]
+    keys: tuple[str, ...]
+    """``path|size|mtime`` of each source: what the store records as loaded."""
+
+
+def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str) -> list[_Fragment]:
+    """Each group of ``FRAGMENT_SOURCES`` consecutive sources, with the path of its RDF fragment.
 
     Groups, not single sources: the batch job writes many small shards (about 40 rows each), and a
     file per shard would cost more in opens and fsyncs than in serialisation. A group's fragment
-    is named after its members' paths, sizes and modification times; a job's new shards sort
-    after its old ones, so a run that adds shards remakes only the last group and the new ones."""
+    is named after its members' keys; a job's new shards sort after its old ones, so a run that
+    adds shards remakes only the last group and the new ones."""
     extension = ".ttl" if fmt == "turtle" else ".nt"
-    fragments: list[tuple[Path, int]] = []
+    plan = []
     for index, first in enumerate(range(0, len(sources), FRAGMENT_SOURCES)):
         group = sources[first:first + FRAGMENT_SOURCES]
-        members = "\n".join(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-                             for p, st in ((p, p.stat()) for p in group))
-        key = hashlib.sha256(members.encode()).hexdigest()[:20]
-        fragment = cache / f"fragment-{index:06d}-{key}{extension}"
-        if fragment.exists() and fragment.name in known_rows:
-            fragments.append((fragment, known_rows[fragment.name]))
-            continue
-        tables = [read_triples(path) for path in group]
-        with atomic_path(fragment) as tmp, open(tmp, "wb") as out:
-            write_rdf(tables, out, fmt, vocabulary)  # type: ignore[arg-type]
-        fragments.append((fragment, sum(t.num_rows for t in tables)))
-    keep = {f.name for f, _ in fragments}
-    for old in cache.glob(f"fragment-*{extension}"):
+        keys = tuple(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+                     for p, st in ((p, p.stat()) for p in group))
+        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
+        plan.append(_Fragment(cache / f"fragment-{index:06d}-{digest}{extension}", group, keys))
+    return plan
+
+
+def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary) -> int:
+    """Serialise the triples of the fragment's sources to its file (atomically); returns the row
+    count."""
+    tables = [read_triples(path) for path in fragment.sources]
+    with atomic_path(fragment.path) as tmp, open(tmp, "wb") as out:
+        write_rdf(tables, out, fmt, vocabulary)  # type: ignore[arg-type]
+    return sum(t.num_rows for t in tables)
+
+
+def _remove_stale_fragments(cache: Path, fragments: list[Path]) -> None:
+    keep = {f.name for f in fragments}
+    for old in cache.glob("fragment-*"):
         if old.name not in keep:
             old.unlink()
-    return fragments
 
 
 class _Stamps:
@@ -261,9 +322,11 @@ class _Stamps:
         self.outputs: dict[str, dict[str, object]] = data.get("outputs", {})
         self.key = ""
 
-    def use(self, fragments: list[tuple[Path, int]]) -> None:
-        self.rows = {fragment.name: rows for fragment, rows in fragments}
-        self.key = hashlib.sha256("\n".join(self.rows).encode()).hexdigest()
+    def use(self, fragments: list[Path]) -> None:
+        """The fragments of this build (row counts of others are dropped)."""
+        names = [fragment.name for fragment in fragments]
+        self.rows = {name: self.rows[name] for name in names if name in self.rows}
+        self.key = hashlib.sha256("\n".join(names).encode()).hexdigest()
 
     def fresh(self, name: str, path: Path) -> bool:
         stamp = self.outputs.get(name)
@@ -288,34 +351,43 @@ def _bookkeeping(vocabulary: RdfVocabulary):
     from pyoxigraph import NamedNode
 
     base = vocabulary.prefixes["ptoie"]
-    return NamedNode(base + "bookkeeping"), NamedNode(base + "loadedFragment")
+    return NamedNode(base + "bookkeeping"), NamedNode(base + "loadedSource")
 
 
-def sync_store(store_dir: Path, fragments: Sequence[Path], fmt: str,
-               vocabulary: RdfVocabulary) -> int:
-    """Load into the Oxigraph store at ``store_dir`` the fragments it does not hold yet; clear and
-    reload it when it holds a fragment that is gone. Returns the number of fragments loaded."""
+def sync_store(store_dir: Path, plan: Sequence[_Fragment], fmt: str, vocabulary: RdfVocabulary,
+               *, ready: Callable[[], _Fragment | None] | None = None) -> int:
+    """Bring the Oxigraph store at ``store_dir`` to the fragments of ``plan``.
+
+    The store records each Parquet source it has loaded (path, size, modification time) in its
+    bookkeeping graph. A fragment with a source not loaded yet is bulk-loaded, one bulk load per
+    fragment (memory bounded by a fragment); its other sources' statements are loaded again, which
+    an RDF store, a set of quads, absorbs. If the store holds a source that is gone or changed, it
+    is cleared and reloaded. ``ready()``, when given, returns each fragment in order once its file
+    is written (None: stop). Returns the number of fragments loaded."""
     from pyoxigraph import Literal, Quad, Store
 
     graph, predicate = _bookkeeping(vocabulary)
     store = Store(str(store_dir))
+    loaded_now = 0
     try:
         loaded = {q.object.value for q in store.quads_for_pattern(graph, predicate, None, graph)}
-        names = {f.name for f in fragments}
-        if not loaded <= names:
+        if not loaded <= {key for fragment in plan for key in fragment.keys}:
             store.clear()
             loaded = set()
-        new = [f for f in fragments if f.name not in loaded]
-        for fragment in new:
-            # One bulk load per fragment bounds its memory (a fragment holds at most
-            # FRAGMENT_SOURCES sources). A kill during a load leaves statements without their
-            # bookkeeping quad: the next call loads the fragment again, and the store, a set of
-            # quads, keeps one copy.
-            store.bulk_load(path=str(fragment), format=oxigraph_format(fmt))
-            store.add(Quad(graph, predicate, Literal(fragment.name), graph))
-        if new:
+        for fragment in plan:
+            if ready is not None and ready() is None:
+                break
+            new = [key for key in fragment.keys if key not in loaded]
+            if not new:
+                continue
+            # A kill during a load leaves statements without their bookkeeping quads: the next
+            # call loads the fragment again, and the store keeps one copy of each quad.
+            store.bulk_load(path=str(fragment.path), format=oxigraph_format(fmt))
+            store.extend([Quad(graph, predicate, Literal(key), graph) for key in new])
+            loaded_now += 1
+        if loaded_now:
             store.flush()
-        return len(new)
+        return loaded_now
     finally:
         del store
 

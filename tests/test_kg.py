@@ -1,0 +1,128 @@
+"""The graph stage (ptoie.kg) and ``ptoie-kg``: Parquet triples -> RDF file, Oxigraph store,
+GraphML / node-link, picture; incremental rebuilds; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyoxigraph import Store
+from rdflib import RDF, Graph
+
+from jobs.kg import main
+from ptoie import kg
+from ptoie.kg import GraphOutputs, build_graph, count_extractions
+from ptoie.sinks import RdfVocabulary, records_table, write_parquet_shard
+from ptoie.triple import Triple
+
+PEOPLE = [("Machado de Assis", "escreveu", "Dom Casmurro"), ("Machado de Assis", "nasceu em", "Rio de Janeiro"),
+          ("Fernando Pessoa", "escreveu", "Mensagem"), ("Lisboa", "é a capital de", "Portugal"),
+          ("Camões", "escreveu", "Os Lusíadas"), ("Pedro Álvares Cabral", "chegou a", "o Brasil")]
+
+
+def shard(directory, name, rows):
+    records = [Triple(a, r, b, 0.9).to_record(doc_id=f"doc-{i}", sentence_id=0,
+                                               sentence=f"{a} {r} {b}.", extraction_index=0,
+                                               model_id="m.gguf")
+               for i, (a, r, b) in rows]
+    return write_parquet_shard(records_table(records), directory, name)
+
+
+def statements(path, fmt="turtle") -> int:
+    return len(set(Graph().parse(path, format=fmt).subjects(RDF.type, RDF.Statement)))
+
+
+def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatch):
+    monkeypatch.setattr(kg, "FRAGMENT_SOURCES", 2)  # several fragments from a few shards
+    data = tmp_path / "kg.parquet"
+    sources = [shard(data, f"part-{n}.parquet", [(n * 10 + i, PEOPLE[(n + i) % 6]) for i in range(2)])
+               for n in range(3)]
+    outputs = GraphOutputs.beside(tmp_path / "kg.ttl")
+    cache = data / "_kg"
+    report = build_graph(sources, outputs, cache=cache)
+    assert report.triples == 6 and report.skipped == {}
+    assert report.counts == dict.fromkeys(["rdf", "store", "graphml", "node-link"], 6)
+    assert sorted(report.written) == ["graphml", "node-link", "rdf", "store", "view"]
+    assert statements(outputs.rdf) == 6                      # rdflib reads the concatenated Turtle
+    assert count_extractions(outputs.store, RdfVocabulary()) == 6
+    assert "Machado de Assis" in outputs.view.read_text(encoding="utf-8")
+    assert len(list(cache.glob("fragment-*.ttl"))) == 2      # 3 shards, 2 per fragment
+
+    again = build_graph(sources, outputs, cache=cache)
+    assert again.written == [] and sorted(again.unchanged) == sorted(report.written)
+
+    # one more shard: only the last fragment is remade, the store loads only what is new
+    sources.append(shard(data, "part-3.parquet", [(99, PEOPLE[5])]))
+    loads = []
+    real = Store.bulk_load
+    monkeypatch.setattr(Store, "bulk_load", lambda self, **kw: (loads.append(kw["path"]), real(self, **kw))[1])
+    third = build_graph(sources, outputs, cache=cache)
+    assert third.triples == 7 and third.counts["store"] == 7 and statements(outputs.rdf) == 7
+    assert [p.rsplit("/", 1)[1][:15] for p in loads] == ["fragment-000001"]  # the last group only
+
+    # a source rewritten with fewer rows: the store drops what is gone (cleared and reloaded)
+    shard(data, "part-0.parquet", [(0, PEOPLE[0])])
+    fourth = build_graph(sources, outputs, cache=cache)
+    assert fourth.triples == 6 and fourth.counts["store"] == 6 and statements(outputs.rdf) == 6
+    assert len(list(cache.glob("fragment-*.ttl"))) == 2      # stale fragments removed
+
+
+def test_networkx_outputs_stop_at_the_bound_with_a_reason(tmp_path):
+    data = tmp_path / "kg.parquet"
+    sources = [shard(data, "part-0.parquet", list(enumerate(PEOPLE)))]
+    outputs = GraphOutputs.beside(tmp_path / "kg.nt", view=None)
+    build_graph(sources, outputs, cache=data / "_kg")
+    assert outputs.graphml.exists()
+    small = GraphOutputs.beside(tmp_path / "kg.nt", max_graph_triples=5)
+    report = build_graph(sources, small, cache=data / "_kg")
+    assert set(report.skipped) == {"graphml", "node-link"}
+    assert "6 triples > --max-graph-triples 5" in report.skipped["graphml"]
+    assert not outputs.graphml.exists() and not outputs.node_link.exists()  # no stale file left
+    assert statements(outputs.rdf, "nt") == 6
+
+
+def test_ptoie_kg_builds_from_a_duckdb_filtered_table(tmp_path, capsys):
+    data = tmp_path / "job.parquet"
+    shard(data, "part-0.parquet", list(enumerate(PEOPLE)))
+    filtered = tmp_path / "escreveu.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{data}/*.parquet') WHERE rel = 'escreveu') "
+               f"TO '{filtered}' (FORMAT parquet)")
+    out = tmp_path / "sub" / "escreveu.ttl"
+    assert main([str(filtered), "--out", str(out), "--no-view", "--no-store"]) == 0
+    stdout = capsys.readouterr().out
+    assert "3 triples" in stdout and "not written" not in stdout
+    assert statements(out) == 3
+    assert json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))["edges"].__len__() == 3
+    assert not out.with_suffix(".oxigraph").exists() and not out.with_suffix(".html").exists()
+    assert main([str(filtered), "--out", str(out), "--no-view", "--no-store"]) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+def _empty_folder(path):
+    path.mkdir()
+
+
+def _documents_table(path):
+    pq.write_table(pa.table({"doc_id": ["a"], "text": ["b"]}), path)
+
+
+def _junk(path):
+    path.write_bytes(b"not parquet")
+
+
+@pytest.mark.parametrize("name, make, message", [
+    ("missing.parquet", None, "no such file or folder"),
+    ("empty", _empty_folder, "no Parquet file in this folder"),
+    ("docs.parquet", _documents_table, "column 'sentence_id' is missing"),
+    ("junk.parquet", _junk, "not a readable Parquet file"),
+])
+def test_ptoie_kg_bad_input_is_one_line_and_exit_2(tmp_path, capsys, name, make, message):
+    path = tmp_path / name
+    if make is not None:
+        make(path)
+    assert main([str(path), "--out", str(tmp_path / "kg.ttl")]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("ptoie-kg: error: ") and message in line and str(path) in line
