@@ -49,7 +49,7 @@ class ExtractorWorker:
     def __init__(self, extractor_kwargs: dict[str, Any],
                  extractor_factory: Callable[..., ExtractorLike] | None = None) -> None:
         if extractor_factory is None:
-            from .extractor import Extractor
+            from ..extractor import Extractor
             extractor_factory = Extractor
         self.extractor = extractor_factory(**extractor_kwargs)
         self.model_id: str = self.extractor.model_id
