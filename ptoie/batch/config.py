@@ -178,7 +178,7 @@ class BatchConfig:
             (self.max_sentence_chars >= 20,
              f"--max-sentence-chars must be >= 20 (got {self.max_sentence_chars})"),
             (self.limit is None or self.limit >= 1, f"--limit must be >= 1 (got {self.limit})"),
-            (self.object_store_mb >= 80, f"--object-store-mb must be >= 80 (Ray's minimum is 75 MB)"),
+            (self.object_store_mb >= 80, "--object-store-mb must be >= 80 (Ray's minimum is 75 MB)"),
         ]
         for ok, message in checks:
             if not ok:

@@ -82,7 +82,7 @@ class Progress:
         self.bar.close()
 
 
-# -- the job ----------------------------------------------------------------------------------
+# -- the summary ------------------------------------------------------------------------------
 @dataclass(slots=True)
 class BatchSummary:
     """What a run did; ``exit_code`` is the process status."""

@@ -17,10 +17,11 @@ from ..corpus import CorpusProblem
 from ..kg import build_graph
 from ..sinks import records_table
 from .config import BatchConfig, BatchUsageError
-from .plan import PreparedDocument, group_batches, prepare_documents
+from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from .report import BatchSummary, ErrorLog, Progress
 from .store import ManifestEntry, OutputLock, ShardStore
 from .workers import DocumentResult, RayWorkerPool, WorkerPool
+
 
 def count_corpus(config: BatchConfig, *, is_done: Callable[[str, str], bool],
                  on_problem: Callable[[CorpusProblem], None]) -> BatchSummary:
