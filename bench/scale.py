@@ -139,7 +139,7 @@ def _sentences(n: int) -> list[str]:
     return load_corpus(n)[0]
 
 
-def bench_job(n: int) -> None:
+def bench_job(n: int, repeats: int) -> None:
     sentences = _sentences(n)
     with tempfile.TemporaryDirectory(prefix="ptoie-job-") as tmp:
         corpus = Path(tmp) / "corpus"
@@ -151,7 +151,7 @@ def bench_job(n: int) -> None:
                "--overwrite", "--progress", "never"]
         alone = [sys.executable, __file__, "_extractor", str(corpus)]
         times = {"job": [], "extractor": []}
-        for _ in range(2):  # interleaved: job, extractor, job, extractor
+        for _ in range(repeats):  # interleaved: job, extractor, job, extractor, ...
             for name, command in (("job", job), ("extractor", alone)):
                 began = time.perf_counter()
                 out = subprocess.run(command, capture_output=True, text=True)
@@ -162,7 +162,8 @@ def bench_job(n: int) -> None:
                     print(out.stdout.strip().splitlines()[0], "|", next(
                         (l.strip() for l in out.stdout.splitlines() if "workers" in l), ""))
     best = {name: len(sentences) / min(values) for name, values in times.items()}
-    print(f"{len(sentences)} sentences; best of 2, whole command (model load and Ray start included):")
+    print(f"{len(sentences)} sentences; best of {repeats}, whole command (model load and Ray start "
+          f"included):")
     print(f"  ptoie-batch, default flags: {best['job']:.2f} sentences/s")
     print(f"  Extractor alone (all cores): {best['extractor']:.2f} sentences/s")
     print(f"  ratio job / Extractor: {best['job'] / best['extractor']:.2f}")
@@ -194,11 +195,12 @@ def main() -> None:
     outputs.add_argument("--max-graph-triples", type=int, default=200_000)
     job = sub.add_parser("job", help="ptoie-batch defaults vs the Extractor alone")
     job.add_argument("--sentences", type=int, default=2000)
+    job.add_argument("--repeats", type=int, default=2, help="interleaved runs of each command")
     args = parser.parse_args()
     if args.command == "outputs":
         bench_outputs(args.sizes, args.shard_rows, args.max_graph_triples)
     else:
-        bench_job(args.sentences)
+        bench_job(args.sentences, args.repeats)
 
 
 if __name__ == "__main__":

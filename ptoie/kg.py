@@ -52,22 +52,22 @@ class GraphInputError(ValueError):
 
 # -- inputs -----------------------------------------------------------------------------------
 def parquet_sources(paths: Sequence[Path]) -> list[Path]:
-    """Parquet files of ``paths``: files as given, dataset folders expanded to their
-    ``*.parquet`` files (recursively, sorted; ``_``- and ``.``-prefixed entries skipped, as
-    pyarrow.dataset does). Raises :class:`GraphInputError` for a missing path or a folder
-    without Parquet files."""
+    """Parquet files of ``paths``: files as given, folders expanded to their ``*.parquet`` files
+    (recursively, sorted; ``_``- and ``.``-prefixed entries skipped, as pyarrow.dataset does, so a
+    job's bookkeeping and temporary files are never read). Raises :class:`GraphInputError` for a
+    missing path and when there is no Parquet file at all (an empty graph)."""
     files: list[Path] = []
-    for path in paths:
+    for path in map(Path, paths):
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.parquet")
-                           if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts))
-            if not found:
-                raise GraphInputError(f"{path}: no Parquet file in this folder")
-            files += found
+            files += sorted(p for p in path.rglob("*.parquet") if p.is_file() and not any(
+                part.startswith(("_", ".")) for part in p.relative_to(path).parts))
         elif path.is_file():
             files.append(path)
         else:
-            raise GraphInputError(f"{path}: no such file or folder")
+            raise GraphInputError(f"no Parquet triples at {path}: no such file or folder")
+    if not files:
+        where = ", ".join(map(str, paths)) or "(no path given)"
+        raise GraphInputError(f"{where}: no Parquet file in this folder: the graph is empty")
     return files
 
 

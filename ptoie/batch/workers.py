@@ -168,6 +168,9 @@ class RayWorkerPool:
             init: dict[str, Any] = {"address": config.address, "include_dashboard": False,
                                     "logging_level": logging.ERROR, "log_to_driver": True}
             if config.address is None and not os.environ.get("RAY_ADDRESS"):
+                # "local": always a new Ray of its own, never a cluster that another `ray start`
+                # on this machine left in /tmp/ray/ray_current_cluster
+                init["address"] = "local"
                 init["object_store_memory"] = config.object_store_mb * 2**20
                 if config.workers != "auto":
                     init["num_cpus"] = config.workers * config.threads_per_worker
