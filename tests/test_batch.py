@@ -21,7 +21,7 @@ import networkx as nx
 import pyarrow.dataset as ds
 import pytest
 from pyoxigraph import Store
-from rdflib import RDF, Graph
+from rdflib import RDF, Graph, URIRef
 
 from jobs.batch import main
 from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, BatchConfig, BatchUsageError, ExtractorWorker,
@@ -271,6 +271,25 @@ def test_help_documents_exit_codes():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "3 completed, but some documents" in result.stdout and "2 usage error" in result.stdout
+
+
+def test_web_pages_keep_their_url_and_title_in_parquet_and_rdf(tmp_path):
+    from test_corpus_web import AMAZONAS, CANONICAL
+
+    corpus = tmp_path / "web"
+    corpus.mkdir()
+    (corpus / "amazonas.html").write_text(AMAZONAS, encoding="utf-8")
+    config = make_config(tmp_path, corpus)
+    assert run_batch(config, pool_factory=fake_pool).exit_code == EXIT_OK
+    table = ds.dataset(config.parquet_path, format="parquet").to_table()
+    assert table.num_rows > 0
+    assert set(table.column("doc_id").to_pylist()) == set(table.column("doc_url").to_pylist()) == {CANONICAL}
+    [title] = set(table.column("doc_title").to_pylist())
+    assert "Amazonas" in title
+    rdf = Graph().parse(config.out, format="turtle")
+    [(page, url)] = rdf.subject_objects(URIRef("https://schema.org/url"))
+    assert str(url) == CANONICAL
+    assert "Amazonas" in str(rdf.value(page, URIRef("http://purl.org/dc/terms/title")))
 
 
 def test_a_second_job_on_the_same_output_is_refused_and_a_dead_holder_does_not_block(tmp_path, capsys):
