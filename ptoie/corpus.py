@@ -154,15 +154,24 @@ def _decode_error(source: str, data: bytes, exc: UnicodeDecodeError, *, first_li
     )
 
 
-def _read_txt(path: Path, gzipped: bool, rel: str, options: CorpusOptions
-              ) -> Iterator[Document | CorpusProblem]:
-    source = str(path)
+def _read_limited(path: Path, gzipped: bool, options: CorpusOptions, too_large: str
+                  ) -> bytes | CorpusProblem:
+    """The file's bytes, or a ``too_large`` problem (``too_large`` formatted with the limit) when
+    it holds more than ``max_document_bytes``."""
     with _open_binary(path, gzipped) as fh:
         data = fh.read(options.max_document_bytes + 1)
     if len(data) > options.max_document_bytes:
-        yield CorpusProblem(source, "too_large",
-                            f"document over {options.max_document_bytes:,} bytes; split it into "
-                            f"several files or raise --max-document-bytes")
+        return CorpusProblem(str(path), "too_large", too_large.format(options.max_document_bytes))
+    return data
+
+
+def _read_txt(path: Path, gzipped: bool, rel: str, options: CorpusOptions
+              ) -> Iterator[Document | CorpusProblem]:
+    source = str(path)
+    data = _read_limited(path, gzipped, options, "document over {:,} bytes; split it into several "
+                                                 "files or raise --max-document-bytes")
+    if isinstance(data, CorpusProblem):
+        yield data
         return
     nul = data.find(b"\x00")
     if nul >= 0:
@@ -404,12 +413,10 @@ def _web_document(data: bytes, *, charset: str | None, source: str, fallback_id:
 def _read_html(path: Path, gzipped: bool, rel: str, options: CorpusOptions
                ) -> Iterator[Document | CorpusProblem]:
     source = str(path)
-    with _open_binary(path, gzipped) as fh:
-        data = fh.read(options.max_document_bytes + 1)
-    if len(data) > options.max_document_bytes:
-        yield CorpusProblem(source, "too_large",
-                            f"HTML page over {options.max_document_bytes:,} bytes; raise "
-                            f"--max-document-bytes if it is genuine")
+    data = _read_limited(path, gzipped, options, "HTML page over {:,} bytes; raise "
+                                                 "--max-document-bytes if it is genuine")
+    if isinstance(data, CorpusProblem):
+        yield data
         return
     yield _web_document(data, charset=None, source=source, fallback_id=rel, target_url=None)
 
