@@ -40,7 +40,8 @@ from .sinks import (RdfVocabulary, atomic_path, networkx_graph, oxigraph_format,
                     write_graphml, write_node_link, write_rdf)
 
 DEFAULT_MAX_GRAPH_TRIPLES = 200_000
-"""NetworkX outputs up to this many triples (about 1 GB of memory at 200,000; docs/batch.md)."""
+"""NetworkX outputs up to this many triples (the graph stage peaked at 722 MB at 200,000 with
+them, 71 s; ``bench/scale.py outputs --sizes 200000``, docs/batch.md)."""
 _STAMPS = "_outputs.json"
 FRAGMENT_SOURCES = 256
 """Parquet sources per RDF fragment (see ``_plan_fragments``)."""
