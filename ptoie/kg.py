@@ -190,6 +190,10 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
             task.join()
         raise
     ready.put(None)
+    if report.triples == 0 and "view" in background:  # nothing to draw: the picture says so
+        background.pop("view").join()
+        outputs.view.unlink(missing_ok=True)  # type: ignore[union-attr]
+        report.skipped["view"] = "the graph is empty"
     results = {name: task.result() for name, task in background.items()}
     _remove_stale_fragments(cache, fragments)
 
@@ -229,7 +233,7 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
                 report.unchanged.append(name)
             report.counts[name] = report.triples
 
-    if outputs.view is not None:
+    if outputs.view is not None and "view" not in report.skipped:
         if "view" in background:
             stamps.record("view", outputs.view)
             report.written.append("view")

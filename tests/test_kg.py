@@ -101,6 +101,17 @@ def test_ptoie_kg_builds_from_a_duckdb_filtered_table(tmp_path, capsys):
     assert "unchanged" in capsys.readouterr().out
 
 
+def test_a_graph_without_triples_writes_empty_outputs_and_no_picture(tmp_path, capsys):
+    data = tmp_path / "kg.parquet"
+    shard(data, "part-0.parquet", [])
+    (tmp_path / "kg.html").write_text("an old picture")
+    assert main([str(data), "--out", str(tmp_path / "kg.ttl")]) == 0
+    out = capsys.readouterr().out
+    assert "ptoie-kg: 0 triples" in out and "view       not written: the graph is empty" in out
+    assert statements(tmp_path / "kg.ttl") == 0 and not (tmp_path / "kg.html").exists()
+    assert count_extractions(tmp_path / "kg.oxigraph", RdfVocabulary()) == 0
+
+
 def _empty_folder(path):
     path.mkdir()
 
