@@ -150,3 +150,56 @@ def test_answer_only_head_gives_the_models_own_loss_and_gradients(tmp_path, lora
     assert fast == pytest.approx(stock, rel=1e-5)
     for a, b in zip(fast_grads, stock_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+# --- continuing from a shipped adapter ------------------------------------------------------------
+
+def test_lora_gguf_reads_back_into_peft_for_a_warm_start(tmp_path, restore_torch_threads):
+    """export (peft -> llama.cpp GGUF, q/k B rows permuted) then init_adapter (GGUF -> peft,
+    un-permuted) gives back the adapter's own tensors, and a warm-started run starts from them."""
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    from training.export import write_lora_adapter_gguf
+    from training.train import load_model
+    base = _tiny_llama_folder(tmp_path / "base")
+    torch.manual_seed(1)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=PAPER_TARGETS, task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_" in name:
+                p.copy_(torch.randn_like(p))          # B is zero at init: make every row distinct
+    model.save_pretrained(tmp_path / "adapter")
+    gguf_path = write_lora_adapter_gguf(tmp_path / "adapter", tmp_path / "a.gguf",
+                                        base_config=model.get_base_model().config, dtype="f32")
+    settings = dict(base_model=str(base), method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0,
+                    device="cpu", threads=1)
+    for init in (gguf_path, tmp_path / "adapter"):
+        warm = load_model(TrainConfig.from_dict({**settings, "init_adapter": str(init)}), "cpu")
+        got = {n: p for n, p in warm.named_parameters() if "lora_" in n}
+        want = {n: p for n, p in model.named_parameters() if "lora_" in n}
+        assert got.keys() == want.keys() and len(got) == 2 * 7 * 2
+        for name in want:
+            torch.testing.assert_close(got[name], want[name], rtol=0, atol=0)
+    saved = load_file(str(tmp_path / "adapter" / "adapter_model.safetensors"))
+    assert len(saved) == 28
+
+    with pytest.raises(ValueError, match="rank 4"):
+        load_model(TrainConfig.from_dict({**settings, "lora_r": 8, "lora_alpha": 16,
+                                          "init_adapter": str(gguf_path)}), "cpu")
+    with pytest.raises(ValueError, match="scale"):
+        load_model(TrainConfig.from_dict({**settings, "lora_alpha": 4, "init_adapter": str(gguf_path)}), "cpu")
+    with pytest.raises(FileNotFoundError):
+        load_model(TrainConfig.from_dict({**settings, "init_adapter": str(tmp_path / "none.gguf")}), "cpu")
+
+
+def test_repeat_multi_triple_repeats_only_answers_with_several_lines():
+    from training.train import repeat_multi_triple
+    records = [{"triples": [["a", "b", "c"]]}, {"triples": [["a", "b", "c"], ["d", "e", "f"]]}, {"triples": []}]
+    assert [len(r["triples"]) for r in repeat_multi_triple(records, 3)] == [1, 2, 2, 2, 0]
+    assert repeat_multi_triple(records, 1) == records
+    with pytest.raises(Exception, match="repeat_multi_triple"):
+        TrainConfig.from_dict({"base_model": "x", "repeat_multi_triple": 0})
+    with pytest.raises(Exception, match="init_adapter"):
+        TrainConfig.from_dict({"base_model": "x", "method": "fft", "init_adapter": "a.gguf"})

@@ -11,17 +11,23 @@ from pathlib import Path
 
 def _prepare(args: argparse.Namespace) -> int:
     from ptoie.evaluation.benchmark import write_gold_tsv
-    from training.prepare import prepare, validation_path, write_jsonl
-    data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed)
+    from training.prepare import prepare, validation_negatives_path, validation_path, write_jsonl
+    data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
+                   negatives=args.negatives)
     write_jsonl(data.train, args.out)
     write_jsonl(data.validation, validation_path(args.out))
     gold = validation_path(args.out).with_suffix(".gold.tsv")
     write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation), gold)
+    negatives = validation_negatives_path(args.out)
+    write_jsonl(data.validation_negatives, negatives)
+    negatives_gold = negatives.with_suffix(".gold.tsv")
+    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation_negatives), negatives_gold)
     for bad in data.bad_blocks:
         print(f"bad block: {bad}", file=sys.stderr)
     print(json.dumps({**data.summary(), "train_file": str(args.out),
                       "validation_file": str(validation_path(args.out)),
-                      "validation_gold": str(gold)}, indent=2))
+                      "validation_gold": str(gold), "validation_negatives_file": str(negatives),
+                      "validation_negatives_gold": str(negatives_gold)}, indent=2))
     return 0
 
 
@@ -53,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="training JSONL; validation goes to NAME.val.jsonl")
     p.add_argument("--validation-fraction", type=float, default=0.01)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--negatives", type=float, default=0.0, metavar="FRACTION",
+                   help="add 'nenhuma' records made from verbless argument spans, as a fraction of "
+                        "the training sentences (default 0: none); validation negatives are always "
+                        "written to NAME.val.neg.jsonl / .val.neg.gold.tsv")
     p.set_defaults(func=_prepare)
     r = sub.add_parser("run", help="train (LoRA or FFT) from a YAML config")
     r.add_argument("--config", type=Path, required=True)

@@ -47,6 +47,11 @@ class TrainConfig:
     """Linear layers that get an adapter (Llama/Qwen2 names)."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, ~30% slower."""
+    init_adapter: str | None = None
+    """Start the LoRA from this adapter instead of peft's initialisation (``lora`` only): a llama.cpp
+    LoRA-adapter GGUF (e.g. ``models/ptoie-smollm2-135m-lora-f16.gguf``, read back by
+    ``training.export.read_lora_adapter_gguf``) or a peft adapter folder; its rank must be
+    ``lora_r`` and its scale ``lora_alpha / lora_r``. null: a fresh LoRA."""
 
     # --- data ------------------------------------------------------------------------------------
     train_file: str = "runs/data/transalign.jsonl"
@@ -57,6 +62,10 @@ class TrainConfig:
     """Examples longer than this (tokens) are dropped and counted in the report."""
     max_train_samples: int | None = None
     """Use only the first N training records (smoke runs); null: all."""
+    repeat_multi_triple: int = 1
+    """Each training record with two or more triples is used this many times per epoch (1: once).
+    TransAlign gives few sentences several triples; repeating them shows the model more answers
+    that go on after the first line."""
 
     # --- optimisation ----------------------------------------------------------------------------
     learning_rate: float = 3e-4
@@ -104,8 +113,10 @@ class TrainConfig:
             _check_type(f.name, getattr(self, f.name), hints[f.name])
         if self.method == "lora" and self.lora_r <= 0:
             raise ConfigError(f"lora_r must be a positive integer, got {self.lora_r}")
+        if self.init_adapter is not None and self.method != "lora":
+            raise ConfigError("init_adapter needs method: lora (it starts a LoRA from an adapter)")
         for name in ("max_length", "per_device_batch_size", "gradient_accumulation_steps",
-                     "logging_steps", "save_steps"):
+                     "logging_steps", "save_steps", "repeat_multi_triple"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 < self.learning_rate < 1:

@@ -393,6 +393,61 @@ def write_lora_adapter_gguf(adapter_dir: Path | str, path: Path | str, *, base_c
     return path
 
 
+def unpermute_qk(rows: np.ndarray, n_head: int) -> np.ndarray:
+    """Inverse of :func:`permute_qk`: GGML's interleaved RoPE rows back to transformers' layout."""
+    if rows.shape[0] % (2 * n_head):
+        raise ExportError(f"cannot un-permute {rows.shape[0]} rows into {n_head} heads of even size")
+    return (rows.reshape(n_head, rows.shape[0] // n_head // 2, 2, *rows.shape[1:])
+            .swapaxes(1, 2)
+            .reshape(rows.shape))
+
+
+def read_lora_adapter_gguf(path: Path | str, *, base_config: Any,
+                           hf_names: Iterable[str]) -> tuple[float, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Read back a llama.cpp LoRA-adapter GGUF (as :func:`write_lora_adapter_gguf` writes it).
+
+    ``hf_names`` are the transformers weight names of the adapted layers
+    (``model.layers.0.self_attn.q_proj.weight`` ...). Returns ``(alpha, {hf_name: (A, B)})`` with
+    peft's shapes (``A``: r x in, ``B``: out x r) in float32, the q/k ``B`` rows of a Llama
+    un-permuted. Every adapted layer must be in the file and every LoRA tensor of the file must be
+    used: a file for another layer set is refused, never half-loaded."""
+    path = Path(path)
+    reader = gguf.GGUFReader(path)
+
+    def field(key: str) -> Any:
+        value = reader.fields.get(key)
+        return None if value is None else value.contents()
+
+    if field("general.type") != "adapter" or field(gguf.Keys.Adapter.TYPE) != "lora":
+        raise ExportError(f"{path}: not a llama.cpp LoRA-adapter GGUF (general.type="
+                          f"{field('general.type')!r}, adapter.type={field(gguf.Keys.Adapter.TYPE)!r})")
+    arch = architecture_of(base_config)
+    if field("general.architecture") != arch.name:
+        raise ExportError(f"{path}: adapter for {field('general.architecture')!r}, base is {arch.name!r}")
+    alpha = float(field(gguf.Keys.Adapter.LORA_ALPHA))
+    tensors = {t.name: np.array(t.data, dtype=np.float32) for t in reader.tensors}
+    tensor_map = gguf.get_tensor_name_map(arch.gguf_arch, base_config.num_hidden_layers)
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    used: set[str] = set()
+    for hf_name in hf_names:
+        stem = _gguf_tensor_name(tensor_map, hf_name)
+        names = (f"{stem}.lora_a", f"{stem}.lora_b")
+        missing = [n for n in names if n not in tensors]
+        if missing:
+            raise ExportError(f"{path}: no {missing[0]} for {hf_name!r}")
+        a, b = (tensors[n] for n in names)
+        heads = _qk_heads(hf_name, base_config)
+        if arch.permute_qk and heads is not None:
+            b = unpermute_qk(b, heads)
+        pairs[hf_name] = (a, b)
+        used.update(names)
+    unused = sorted(set(tensors) - used)
+    if unused:
+        raise ExportError(f"{path}: {len(unused)} LoRA tensor(s) for layers the model does not adapt, "
+                          f"e.g. {unused[0]!r}")
+    return alpha, pairs
+
+
 # --- runs ---------------------------------------------------------------------------------------
 
 def run_kind(run_dir: Path) -> Literal["adapter", "model"]:

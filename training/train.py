@@ -233,9 +233,55 @@ def load_model(config: TrainConfig, device: str) -> torch.nn.Module:
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=list(config.lora_target_modules), task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
+        if config.init_adapter:
+            n = load_initial_adapter(model, config)
+            log.info("LoRA initialised from %s (%d adapted layers)", config.init_adapter, n)
         if config.gradient_checkpointing:
             model.enable_input_require_grads()
     return model.to(device)
+
+
+def load_initial_adapter(model: torch.nn.Module, config: TrainConfig) -> int:
+    """Copy ``config.init_adapter`` (llama.cpp LoRA GGUF or peft folder) into the fresh peft LoRA of
+    ``model``; returns the number of adapted layers. Rank and scale must be the config's."""
+    path = Path(config.init_adapter)
+    layers = {name: module for name, module in model.named_modules()
+              if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {})}
+    prefix = "base_model.model."
+    if path.is_dir():
+        from peft import set_peft_model_state_dict
+        from training.export import _read_adapter
+        adapter_config, weights = _read_adapter(path)
+        if (adapter_config["r"], adapter_config["lora_alpha"]) != (config.lora_r, config.lora_alpha):
+            raise ValueError(f"init_adapter {path}: r={adapter_config['r']} alpha={adapter_config['lora_alpha']}"
+                             f", config has lora_r={config.lora_r} lora_alpha={config.lora_alpha}")
+        result = set_peft_model_state_dict(model, weights)
+        if result.unexpected_keys:
+            raise ValueError(f"init_adapter {path}: tensors for layers the model does not adapt, "
+                             f"e.g. {result.unexpected_keys[0]!r}")
+        return len(layers)
+    if not path.is_file():
+        raise FileNotFoundError(f"init_adapter {str(path)!r}: no such file or folder")
+    from training.export import read_lora_adapter_gguf
+    hf_names = {name: name.removeprefix(prefix) + ".weight" for name in layers}
+    alpha, pairs = read_lora_adapter_gguf(path, base_config=model.get_base_model().config,
+                                          hf_names=hf_names.values())
+    for name, module in layers.items():
+        a, b = pairs[hf_names[name]]
+        if a.shape[0] != config.lora_r:
+            raise ValueError(f"init_adapter {path}: rank {a.shape[0]}, config has lora_r={config.lora_r}")
+        if not math.isclose(alpha / a.shape[0], config.lora_alpha / config.lora_r):
+            raise ValueError(f"init_adapter {path}: scale alpha/r = {alpha}/{a.shape[0]}, config has "
+                             f"{config.lora_alpha}/{config.lora_r}")
+        with torch.no_grad():
+            module.lora_A["default"].weight.copy_(torch.from_numpy(a))
+            module.lora_B["default"].weight.copy_(torch.from_numpy(b))
+    return len(layers)
+
+
+def repeat_multi_triple(records: list[dict], times: int) -> list[dict]:
+    """``records`` with every record of two or more triples repeated ``times`` times (in place order)."""
+    return [r for r in records for _ in range(times if len(r["triples"]) >= 2 else 1)]
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
@@ -276,6 +322,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     records = read_jsonl(config.train_file)
     if config.max_train_samples is not None:
         records = records[: config.max_train_samples]
+    n_records = len(records)
+    records = repeat_multi_triple(records, config.repeat_multi_triple)
     train_set = ChatDataset(records, tokenizer, config.max_length)
     val_set = (ChatDataset(read_jsonl(config.validation_file), tokenizer, config.max_length)
                if config.validation_file else None)
@@ -317,6 +365,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
         "resumed_from": resume,
         "stopped_by_time_budget": bool(budget and budget.hit),
+        "train_records": n_records,
+        "train_records_after_repeat": len(records),
         "train_examples": len(train_set),
         "train_examples_too_long": train_set.n_too_long,
         "validation_examples": len(val_set) if val_set is not None else 0,
