@@ -173,6 +173,41 @@ def test_validation_sentences_give_validation_negatives_only(tmp_path):
     assert all(r["triples"] for r in data.train) and all(r["triples"] for r in data.validation)
 
 
+# --- two-sentence compounds ------------------------------------------------------------------------
+
+def test_join_compound_keeps_both_sentences_as_written():
+    from training.prepare import join_compound
+    assert join_compound("Ana mora no Rio.", "Rui estuda na UFBA.", semicolon=False) == \
+        "Ana mora no Rio. Rui estuda na UFBA."
+    assert join_compound("Ana mora no Rio.", "Rui estuda na UFBA.", semicolon=True) == \
+        "Ana mora no Rio; Rui estuda na UFBA."
+
+
+def test_compounds_hold_the_triples_of_both_sentences_and_leave_the_rest_unchanged(tmp_path):
+    from ptoie.parser import parse_answer
+    blocks = [(f"Ana{i} mora em o Rio{i} .", {"ARG0": (0, 1), "V": (1, 2), "ARG1": (2, 5)}) for i in range(8)]
+    path = _write_conll(tmp_path / "a.conll", blocks)
+    plain = prepare([path], validation_fraction=0.25)
+    data = prepare([path], validation_fraction=0.25, compounds=1.0)
+    compounds = [r for r in data.train if r["id"].endswith("-cmp")]
+    assert data.train[:len(plain.train)] == plain.train and data.validation == plain.validation
+    assert len(compounds) == 3 and data.summary()["train_compounds"] == 3   # 6 training sentences, paired
+    assert data.summary()["train_sentences"] == 6
+    train_sentences = {r["sentence"] for r in plain.train}
+    for record in compounds:
+        assert len(record["triples"]) == 2
+        parts = [s for s in train_sentences if s.rstrip(".") in record["sentence"]]
+        assert len(parts) == 2                                             # two training sentences
+        parsed = parse_answer(record["messages"][2]["content"], record["sentence"])
+        assert [t.arg1 for t in parsed.triples] == [t[0] for t in record["triples"]]
+        assert all(t.arg1_span is not None and t.arg2_span is not None for t in parsed.triples)
+    validation_sentences = {r["sentence"].rstrip(".") for r in data.validation}
+    assert len(data.validation_compounds) == 1
+    assert all(s in data.validation_compounds[0]["sentence"] for s in validation_sentences)
+    with pytest.raises(ValueError, match="compounds"):
+        prepare([path], compounds=1.5)
+
+
 # --- the answer format: several lines, or nenhuma ---------------------------------------------------
 
 def _gbnf_regex(grammar: str) -> "re.Pattern[str]":

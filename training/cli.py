@@ -11,9 +11,10 @@ from pathlib import Path
 
 def _prepare(args: argparse.Namespace) -> int:
     from ptoie.evaluation.benchmark import write_gold_tsv
-    from training.prepare import prepare, validation_negatives_path, validation_path, write_jsonl
+    from training.prepare import (prepare, validation_compounds_path, validation_negatives_path,
+                                  validation_path, write_jsonl)
     data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
-                   negatives=args.negatives)
+                   negatives=args.negatives, compounds=args.compounds)
     write_jsonl(data.train, args.out)
     write_jsonl(data.validation, validation_path(args.out))
     gold = validation_path(args.out).with_suffix(".gold.tsv")
@@ -22,12 +23,17 @@ def _prepare(args: argparse.Namespace) -> int:
     write_jsonl(data.validation_negatives, negatives)
     negatives_gold = negatives.with_suffix(".gold.tsv")
     write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation_negatives), negatives_gold)
+    compounds = validation_compounds_path(args.out)
+    write_jsonl(data.validation_compounds, compounds)
+    compounds_gold = compounds.with_suffix(".gold.tsv")
+    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation_compounds), compounds_gold)
     for bad in data.bad_blocks:
         print(f"bad block: {bad}", file=sys.stderr)
     print(json.dumps({**data.summary(), "train_file": str(args.out),
                       "validation_file": str(validation_path(args.out)),
                       "validation_gold": str(gold), "validation_negatives_file": str(negatives),
-                      "validation_negatives_gold": str(negatives_gold)}, indent=2))
+                      "validation_negatives_gold": str(negatives_gold),
+                      "validation_compounds_gold": str(compounds_gold)}, indent=2))
     return 0
 
 
@@ -63,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add 'nenhuma' records made from verbless argument spans, as a fraction of "
                         "the training sentences (default 0: none); validation negatives are always "
                         "written to NAME.val.neg.jsonl / .val.neg.gold.tsv")
+    p.add_argument("--compounds", type=float, default=0.0, metavar="FRACTION",
+                   help="add two-sentence records (two training sentences joined, answer = the "
+                        "triples of both), as a fraction of the training sentences (default 0); "
+                        "validation compounds are always written to NAME.val.cmp.jsonl / .val.cmp.gold.tsv")
     p.set_defaults(func=_prepare)
     r = sub.add_parser("run", help="train (LoRA or FFT) from a YAML config")
     r.add_argument("--config", type=Path, required=True)
