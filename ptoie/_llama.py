@@ -66,6 +66,14 @@ class _Slot:
     reserved: int = 0            # KV cells this slot may still fill (suffix + answer budget)
 
 
+def _repeats_a_line(text: bytes | bytearray) -> bool:
+    """Whether the answer's last complete line is one it already holds: a model that writes a line
+    again has nothing new to say (the parser would drop the copy), so its answer stops there
+    instead of repeating itself up to ``max_tokens``."""
+    lines = [line.strip() for line in bytes(text).split(b"\n")[:-1]]
+    return bool(lines) and bool(lines[-1]) and lines[-1] in lines[:-1]
+
+
 class LlamaBackend:
     def __init__(self, model_path: Path, *, lora_path: Path | None, n_ctx: int, n_threads: int,
                  n_gpu_layers: int, n_parallel: int, n_batch: int, grammar: str | None, verbose: bool) -> None:
@@ -78,6 +86,7 @@ class LlamaBackend:
             raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._eog: list[int] | None = None
 
         self.n_parallel = n_parallel
         self.n_ctx_seq = n_ctx
@@ -137,6 +146,10 @@ class LlamaBackend:
         params.no_perf = True
         chain = llama_cpp.llama_sampler_chain_init(params)
         add = lambda smpl: llama_cpp.llama_sampler_chain_add(chain, smpl)  # noqa: E731
+        if s.end_bias:
+            eog = self._eog_tokens()
+            biases = (llama_cpp.llama_logit_bias * len(eog))(*((t, s.end_bias) for t in eog))
+            add(llama_cpp.llama_sampler_init_logit_bias(self.n_vocab, len(eog), biases))
         if s.temperature <= 0:
             add(llama_cpp.llama_sampler_init_greedy())
         else:
@@ -146,6 +159,12 @@ class LlamaBackend:
             add(llama_cpp.llama_sampler_init_temp(s.temperature))
             add(llama_cpp.llama_sampler_init_dist(s.seed))
         return chain
+
+    def _eog_tokens(self) -> list[int]:
+        """The end-of-generation tokens of the vocabulary (``<|im_end|>``, ``<|endoftext|>`` ...)."""
+        if self._eog is None:
+            self._eog = [t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t)]
+        return self._eog
 
     def _new_grammar(self) -> object:
         if not self._grammar:
@@ -344,7 +363,8 @@ class LlamaBackend:
                     slot.pieces.append(piece)
                     slot.text += piece
                     if (any(m in slot.text for m in stop_markers) or len(slot.pieces) >= max_new
-                            or slot.pos + 1 >= self.n_ctx_seq):
+                            or slot.pos + 1 >= self.n_ctx_seq
+                            or (b"\n" in piece and _repeats_a_line(slot.text))):
                         finish(slot)
                         continue
                     slot.pending = [token]

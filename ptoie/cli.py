@@ -17,7 +17,7 @@ from .merge import MERGED_QUANTS
 
 _EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
 EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
-                     "max_tokens", "seed", "grammar")
+                     "max_tokens", "seed", "end_bias", "grammar")
 """Extractor keyword arguments that :func:`add_extractor_arguments` puts on a command line."""
 
 
@@ -61,6 +61,9 @@ def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument("--max-tokens", type=int, default=d["max_tokens"],
                           help="generated tokens per sentence, at most (default: %(default)s)")
     sampling.add_argument("--seed", type=int, default=d["seed"], help="(default: %(default)s)")
+    sampling.add_argument("--end-bias", type=float, default=d["end_bias"],
+                          help="added to the end-of-turn logits; negative = go on to more triples "
+                               "(default: %(default)s)")
     sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=d["grammar"],
                           help="constrain output to the answer format (default: on)")
 

@@ -41,10 +41,16 @@ class SamplingSettings:
     seed: int = 0
     """Each sentence is decoded with this seed, so a sentence's output does not depend on its
     neighbours or on the order of the corpus."""
+    end_bias: float = 0.0
+    """Added to the logits of the end-of-turn tokens before sampling (llama.cpp's logit-bias
+    sampler). Negative: the model goes on to another triple unless it is sure the answer is
+    complete (after a triple line the grammar leaves it two choices: end, or a new line). 0 = the
+    model's own distribution (the paper's decoding)."""
 
     def as_dict(self) -> dict[str, float | int]:
         return {"temperature": self.temperature, "top_p": self.top_p, "min_p": self.min_p,
-                "top_k": self.top_k, "max_tokens": self.max_tokens, "seed": self.seed}
+                "top_k": self.top_k, "max_tokens": self.max_tokens, "seed": self.seed,
+                "end_bias": self.end_bias}
 
 
 @dataclass(slots=True)
@@ -70,20 +76,31 @@ class Generation:
 
 
 def line_confidences(generation: Generation) -> list[float | None]:
-    """exp(mean log-prob) of the tokens of each line of ``generation.text`` (split on newlines).
+    """Confidence of each line of ``generation.text`` (split on newlines): exp(mean log-prob) of
+    its tokens, times the probability the model gave to going on to it — the product of the
+    log-probs of the newline tokens before it (1 for the first line). A later triple is one the
+    model was less sure to write at all, whatever the decoding made of it (an ``end_bias`` makes
+    it write lines it would have ended before).
 
-    A token belongs to the line where it starts; newline tokens close a line and are not counted.
+    A token belongs to the line where it starts; a token holding a newline closes the line, and
+    its probability goes to the lines after it, not into a line's mean.
     """
     lines = generation.text.split("\n")
     sums = [0.0] * len(lines)
     counts = [0] * len(lines)
-    line = 0
+    reach = [0.0] * len(lines)
+    line, carried = 0, 0.0
     for piece, logprob in zip(generation.token_texts, generation.token_logprobs):
-        if piece.strip() and line < len(lines):
+        newlines = piece.count("\n")
+        if newlines:
+            carried += logprob
+            for later in range(line + 1, min(line + newlines, len(lines) - 1) + 1):
+                reach[later] = carried
+            line += newlines
+        elif piece.strip() and line < len(lines):
             sums[line] += logprob
             counts[line] += 1
-        line += piece.count("\n")
-    return [math.exp(s / c) if c else None for s, c in zip(sums, counts)]
+    return [math.exp(s / c + r) if c else None for s, c, r in zip(sums, counts, reach)]
 
 
 def check_gguf(path: Path, what: str) -> Path:
@@ -129,7 +146,7 @@ class Extractor:
         n_batch: most tokens per ``llama_decode`` call (prompt suffixes of newly admitted
             sentences plus one token per running sentence); None = max(512, n_ctx).
 
-        temperature, top_p, min_p, top_k, max_tokens, seed: see :class:`SamplingSettings`.
+        temperature, top_p, min_p, top_k, max_tokens, seed, end_bias: see :class:`SamplingSettings`.
 
         grammar: constrain decoding to the answer format (GBNF), so every output parses.
         verbose: let llama.cpp print its logs.
@@ -155,6 +172,7 @@ class Extractor:
         top_k: int = 40,
         max_tokens: int = 160,
         seed: int = 0,
+        end_bias: float = 0.0,
         # output
         grammar: bool = True,
         verbose: bool = False,
@@ -172,7 +190,8 @@ class Extractor:
         if n_batch is not None and n_batch < n_parallel:
             raise ValueError(f"n_batch must be >= n_parallel ({n_parallel}), got {n_batch}")
         self.sampling = SamplingSettings(temperature=temperature, top_p=top_p, min_p=min_p,
-                                         top_k=top_k, max_tokens=max_tokens, seed=seed)
+                                         top_k=top_k, max_tokens=max_tokens, seed=seed,
+                                         end_bias=end_bias)
         self.n_parallel = n_parallel
         self.grammar = grammar
 

@@ -24,6 +24,11 @@ def _dedup_key(parts: Sequence[str]) -> tuple[str, ...]:
     return tuple(" ".join(p.casefold().split()) for p in parts)
 
 
+def _restates(key: tuple[str, ...], earlier: tuple[str, ...]) -> bool:
+    """Same arg1 and relation, and one arg2 begins the other."""
+    return key[:2] == earlier[:2] and (key[2].startswith(earlier[2]) or earlier[2].startswith(key[2]))
+
+
 def parse_line(line: str) -> tuple[str, str, str] | None:
     """``"a | b | c"`` -> ``("a", "b", "c")``; None for anything that is not exactly one triple."""
     parts = [" ".join(p.split()) for p in line.split("|")]
@@ -46,7 +51,9 @@ def parse_answer(text: str | None, sentence: str | None = None,
       article); a part not found keeps the model's string, with span None. The model's own
       strings are kept only in the raw answer (``SentenceResult.raw_output``);
     * identical triples (case and spacing aside, compared after the step above) are kept once, the
-      first occurrence wins;
+      first occurrence wins; so is a triple that repeats an earlier one's arg1 and relation with an
+      arg2 that is a prefix of the earlier arg2 or has it as prefix (a line the model began again
+      and cut, or stretched: ``os únicos animais int`` after ``os únicos animais inteligentes``);
     * ``line_confidences[i]`` is the confidence of the i-th line of ``text`` (split on ``\\n``).
     """
     result = ParseResult()
@@ -71,7 +78,7 @@ def parse_answer(text: str | None, sentence: str | None = None,
         labels = tuple(found[0] if found else p for found, p in zip(located, parts))
         spans = [found[1] if found else None for found in located]
         key = _dedup_key(labels)
-        if key in seen:
+        if key in seen or any(_restates(key, earlier) for earlier in seen):
             result.duplicates += 1
             continue
         seen.add(key)

@@ -44,7 +44,8 @@ def test_round_trip(triples):
     expected = []
     for t in unique:
         key = tuple(" ".join(p.casefold().split()) for p in t)
-        if key not in keys:
+        restated = any(key[:2] == k[:2] and (key[2].startswith(k[2]) or k[2].startswith(key[2])) for k in keys)
+        if not restated:
             keys.append(key)
             expected.append(t)
     assert [tr.parts for tr in parsed.triples] == expected
@@ -102,6 +103,33 @@ def test_offsets_exact_case_and_contractions():
 def test_line_confidences_attach_to_triples():
     result = parse_answer("a | b | c\nlixo\nd | e | f", line_confidences=[0.9, 0.1, 0.5])
     assert [t.confidence for t in result.triples] == [0.9, 0.5]
+
+
+def test_a_line_begun_again_and_cut_or_stretched_is_a_duplicate():
+    text = ("os humanos | eram | os únicos animais inteligentes\n"
+            "os humanos | eram | os únicos animais int\n"          # begun again and cut
+            "Os humanos | eram | os únicos animais inteligentes o suficiente\n"   # stretched
+            "os humanos | eram | católicos\n"                      # another fact: kept
+            "os humanos | foram | os únicos animais")               # another relation: kept
+    result = parse_answer(text)
+    assert [t.arg2 for t in result.triples] == ["os únicos animais inteligentes", "católicos",
+                                                "os únicos animais"]
+    assert result.duplicates == 2
+
+
+def test_a_later_line_carries_the_probability_of_going_on_to_it():
+    import math
+    from ptoie.extractor import Generation, line_confidences
+    lp = math.log
+    gen = Generation(text="a | b | c\nd | e | f\n\ng | h | i",
+                     token_texts=["a", " |", " b", " |", " c", "\n", "d", " |", " e", " |", " f", "\n\n",
+                                  "g", " |", " h", " |", " i"],
+                     token_logprobs=[lp(0.9)] * 5 + [lp(0.2)] + [lp(0.8)] * 5 + [lp(0.5)] + [lp(1.0)] * 5)
+    first, second, empty, third = line_confidences(gen)
+    assert math.isclose(first, 0.9)                   # the first line: its own tokens only
+    assert math.isclose(second, 0.8 * 0.2)            # x P(newline after line 1)
+    assert empty is None
+    assert math.isclose(third, 1.0 * 0.2 * 0.5)       # x both newlines before it
 
 
 # ---------------------------------------------------------------- labels as written (issue 13)

@@ -110,6 +110,8 @@ class BatchConfig:
     top_k: int = 40
     max_tokens: int = 160
     seed: int = 0
+    end_bias: float = 0.0
+    """Added to the end-of-turn logits (see ``ptoie.extractor.SamplingSettings.end_bias``)."""
     grammar: bool = True
 
     # run
@@ -149,7 +151,8 @@ class BatchConfig:
                 "n_threads": self.threads_per_worker, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
                 "n_parallel": self.n_parallel, "temperature": self.temperature,
                 "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
-                "max_tokens": self.max_tokens, "seed": self.seed, "grammar": self.grammar}
+                "max_tokens": self.max_tokens, "seed": self.seed, "end_bias": self.end_bias,
+                "grammar": self.grammar}
 
     def job_settings(self) -> dict[str, Any]:
         """Settings that change what is extracted: a resumed run must use the same ones."""
