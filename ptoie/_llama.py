@@ -66,12 +66,27 @@ class _Slot:
     reserved: int = 0            # KV cells this slot may still fill (suffix + answer budget)
 
 
-def _repeats_a_line(text: bytes | bytearray) -> bool:
-    """Whether the answer's last complete line is one it already holds: a model that writes a line
-    again has nothing new to say (the parser would drop the copy), so its answer stops there
-    instead of repeating itself up to ``max_tokens``."""
-    lines = [line.strip() for line in bytes(text).split(b"\n")[:-1]]
-    return bool(lines) and bool(lines[-1]) and lines[-1] in lines[:-1]
+def _repeats_a_line(text: bytes | bytearray) -> int:
+    """Where the answer must stop because it began writing a line it already holds, or -1.
+
+    A model that writes a line again has nothing new to say (the parser would drop the copy), so
+    the answer stops instead of repeating itself up to ``max_tokens``: at the newline that ends a
+    copy of an earlier line (returns ``len(text)``: keep it all), or as soon as the line being
+    written has the arg1, the relation and the first word of arg2 of an earlier line and is still
+    a prefix of it (returns the start of that line: the copy is dropped unfinished). A line that
+    goes on differently (``eram | católicos`` after ``eram | cristãos``) is never cut.
+    """
+    lines = bytes(text).split(b"\n")
+    done = [line.strip() for line in lines[:-1]]
+    if not done:
+        return -1
+    current = lines[-1].lstrip()
+    if not current:  # a line just ended
+        return len(text) if done[-1] and done[-1] in done[:-1] else -1
+    parts = current.split(b" | ")
+    if len(parts) == 3 and b" " in parts[2].lstrip() and any(line.startswith(current) for line in done):
+        return len(text) - len(lines[-1])
+    return -1
 
 
 class LlamaBackend:
@@ -362,9 +377,11 @@ class LlamaBackend:
                         continue
                     slot.pieces.append(piece)
                     slot.text += piece
-                    if (any(m in slot.text for m in stop_markers) or len(slot.pieces) >= max_new
-                            or slot.pos + 1 >= self.n_ctx_seq
-                            or (b"\n" in piece and _repeats_a_line(slot.text))):
+                    repeat = _repeats_a_line(slot.text)
+                    if repeat >= 0:
+                        del slot.text[repeat:]
+                    if (repeat >= 0 or any(m in slot.text for m in stop_markers) or len(slot.pieces) >= max_new
+                            or slot.pos + 1 >= self.n_ctx_seq):
                         finish(slot)
                         continue
                     slot.pending = [token]

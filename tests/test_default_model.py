@@ -35,3 +35,20 @@ def test_default_model_extracts_the_obvious_triples():
     assert any(arg1 == "O Brasil" and rel.startswith("é") for arg1, rel, _ in parts[2]), parts[2]
     assert all(r.rejected_lines == 0 for r in results)
     assert all(0 < t.confidence <= 1 for r in results for t in r.triples)
+
+
+FORMAS = "Alan, que estuda na UFBA, é membro da Formas, e Maria mora em Salvador desde 2010."
+
+
+def test_the_default_goes_on_to_the_next_fact_and_ranks_it_lower():
+    """end_bias (default -2): the model's one-triple habit is overridden, the second fact comes
+    out with a confidence that carries the model's own doubt about going on; end_bias 0 gives
+    the paper's decoding back (one triple here)."""
+    with Extractor(temperature=0, max_tokens=96) as ex:
+        assert ex.sampling.end_bias == -2.0
+        triples = ex.extract(FORMAS)
+    parts = [t.parts for t in triples]
+    assert parts[:2] == [("Alan", "é membro", "da Formas"), ("Maria", "mora em", "Salvador desde 2010")]
+    assert triples[1].confidence < triples[0].confidence
+    with Extractor(temperature=0, max_tokens=96, end_bias=0.0) as ex:
+        assert [t.parts for t in ex.extract(FORMAS)] == [("Alan", "é membro", "da Formas")]

@@ -241,3 +241,14 @@ def test_labels_score_as_the_models_parts_under_pt(drawn):
     assert strict_match(parts, t.parts, "pt")
     assert carb_credit(parts, t.parts, "pt") == (1.0, 1.0)
     assert lexical_coverage(parts, t.parts, "pt") == lexical_coverage(parts, parts, "pt")
+
+
+def test_an_answer_stops_where_it_begins_a_line_again():
+    from ptoie._llama import _repeats_a_line
+    assert _repeats_a_line(b"a | b | c d\n") == -1                            # one line, nothing repeated
+    assert _repeats_a_line(b"a | b | c d\ne | f | g\n") == -1
+    done = b"a | b | c d\ne | f | g\na | b | c d\n"
+    assert _repeats_a_line(done) == len(done)                                   # a whole copy: ends there
+    assert _repeats_a_line(b"a | b | c d e\nx | y | z\na | b | c d") == 24    # arg1, rel, a word of arg2 again: cut
+    assert _repeats_a_line(b"a | b | c d e\na | b | c") == -1                  # not yet (first word unfinished)
+    assert _repeats_a_line(b"a | b | c d e\na | b | x d") == -1                # goes on differently

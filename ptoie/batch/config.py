@@ -103,14 +103,14 @@ class BatchConfig:
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
     and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds
     ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie._llama``.)"""
-    n_parallel: int = 8
+    n_parallel: int = 16
     temperature: float = 0.2
     top_p: float = 0.95
     min_p: float = 0.05
     top_k: int = 40
     max_tokens: int = 160
     seed: int = 0
-    end_bias: float = 0.0
+    end_bias: float = -2.0
     """Added to the end-of-turn logits (see ``ptoie.extractor.SamplingSettings.end_bias``)."""
     grammar: bool = True
 
