@@ -101,7 +101,7 @@ class LlamaBackend:
             raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
-        self._eog: list[int] | None = None
+        self._newline: int | None = None
 
         self.n_parallel = n_parallel
         self.n_ctx_seq = n_ctx
@@ -161,10 +161,6 @@ class LlamaBackend:
         params.no_perf = True
         chain = llama_cpp.llama_sampler_chain_init(params)
         add = lambda smpl: llama_cpp.llama_sampler_chain_add(chain, smpl)  # noqa: E731
-        if s.end_bias:
-            eog = self._eog_tokens()
-            biases = (llama_cpp.llama_logit_bias * len(eog))(*((t, s.end_bias) for t in eog))
-            add(llama_cpp.llama_sampler_init_logit_bias(self.n_vocab, len(eog), biases))
         if s.temperature <= 0:
             add(llama_cpp.llama_sampler_init_greedy())
         else:
@@ -175,11 +171,12 @@ class LlamaBackend:
             add(llama_cpp.llama_sampler_init_dist(s.seed))
         return chain
 
-    def _eog_tokens(self) -> list[int]:
-        """The end-of-generation tokens of the vocabulary (``<|im_end|>``, ``<|endoftext|>`` ...)."""
-        if self._eog is None:
-            self._eog = [t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(self._vocab, t)]
-        return self._eog
+    def _newline_token(self) -> int | None:
+        """The vocabulary's token for a lone ``\\n`` (None when the tokenizer has none)."""
+        if self._newline is None:
+            tokens = self.tokenize("\n")
+            self._newline = tokens[0] if len(tokens) == 1 else -1
+        return self._newline if self._newline >= 0 else None
 
     def _new_grammar(self) -> object:
         if not self._grammar:
@@ -189,18 +186,28 @@ class LlamaBackend:
             raise ValueError("llama.cpp rejected the answer grammar (GBNF)")
         return grammar
 
-    def _sample(self, slot: _Slot, row: int) -> int:
-        """Next token of ``slot``: sample unconstrained, and only when the grammar rejects that token
-        resample with the grammar applied to the whole vocabulary (llama.cpp's own common sampler
-        does the same). Same result as grammar-first sampling, at a fraction of its cost: a trained
-        model's choice is almost always already well-formed."""
-        token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
+    def _allowed(self, slot: _Slot, token: int) -> bool:
+        """Whether the slot's grammar accepts ``token`` now (always, without a grammar)."""
         if slot.grammar is None:
-            return token
+            return True
         one = llama_cpp.llama_token_data(token, 0.0, 0.0)
         single = llama_cpp.llama_token_data_array(ctypes.pointer(one), 1, -1, False)
         llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(single))
-        if not np.isfinite(one.logit):
+        return bool(np.isfinite(one.logit))
+
+    def _sample(self, slot: _Slot, row: int, end_bias: float = 0.0) -> int:
+        """Next token of ``slot``: sample unconstrained, and only when the grammar rejects that token
+        resample with the grammar applied to the whole vocabulary (llama.cpp's own common sampler
+        does the same). Same result as grammar-first sampling, at a fraction of its cost: a trained
+        model's choice is almost always already well-formed.
+
+        ``end_bias`` (``SamplingSettings.end_bias``) acts only where the model chose to end: the
+        answer goes on with a new line instead when the grammar allows one and the model's logit
+        for ``\\n`` beats its logit for ending plus ``end_bias``. Nothing else changes — a part
+        is never lengthened because ending was made less likely (a logit bias on the end tokens
+        would do that)."""
+        token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
+        if slot.grammar is not None and not self._allowed(slot, token):
             cand = self._candidates
             cand["logit"] = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
                                                   shape=(self.n_vocab,))
@@ -210,7 +217,15 @@ class LlamaBackend:
             llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(full))
             llama_cpp.llama_sampler_apply(slot.sampler, ctypes.byref(full))
             token = full.data[full.selected].id
-        llama_cpp.llama_sampler_accept(slot.grammar, token)
+        if end_bias and llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            newline = self._newline_token()
+            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
+                                           shape=(self.n_vocab,))
+            if (newline is not None and logits[newline] > logits[token] + end_bias
+                    and self._allowed(slot, newline)):
+                token = newline
+        if slot.grammar is not None:
+            llama_cpp.llama_sampler_accept(slot.grammar, token)
         return token
 
     def _logprob(self, row: int, token: int) -> float:
@@ -368,7 +383,7 @@ class LlamaBackend:
                         continue
                     row = slot.batch_row
                     slot.batch_row = -1
-                    token = self._sample(slot, row)
+                    token = self._sample(slot, row, sampling.end_bias)
                     slot.logprobs.append(self._logprob(row, token))
                     piece = self._piece(token)
                     if llama_cpp.llama_vocab_is_eog(self._vocab, token):

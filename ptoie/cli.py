@@ -62,8 +62,9 @@ def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
                           help="generated tokens per sentence, at most (default: %(default)s)")
     sampling.add_argument("--seed", type=int, default=d["seed"], help="(default: %(default)s)")
     sampling.add_argument("--end-bias", type=float, default=d["end_bias"],
-                          help="added to the end-of-turn logits; negative = go on to more triples "
-                               "(default: %(default)s)")
+                          help="where the model chose to end, go on with a new line when its logit "
+                               "for a newline beats the end's plus this; negative = more triples, "
+                               "0 = the paper's decoding (default: %(default)s)")
     sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=d["grammar"],
                           help="constrain output to the answer format (default: on)")
 

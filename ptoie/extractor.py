@@ -42,13 +42,13 @@ class SamplingSettings:
     """Each sentence is decoded with this seed, so a sentence's output does not depend on its
     neighbours or on the order of the corpus."""
     end_bias: float = -2.0
-    """Added to the logits of the end-of-turn tokens before sampling (llama.cpp's logit-bias
-    sampler). Negative: the model goes on to another triple unless it is sure the answer is
-    complete (after a triple line the grammar leaves it two choices: end, or a new line); the
-    later triples get lower confidences (:func:`line_confidences`). 0 = the model's own
-    distribution (the paper's decoding). -2.0 (issue 13, docs/evaluation.md "End bias"): on the
-    shipped model 1.45 triples per PUD-100 sentence instead of 1.02, lexical F1 0.520 vs 0.504,
-    AUC 0.334 vs 0.287."""
+    """Acts only where the model chose to end its answer: it goes on with a new line instead when
+    the grammar allows one and the model's logit for a newline beats its logit for ending plus
+    ``end_bias`` (``ptoie._llama``; nothing else in the answer changes). Negative: the model goes
+    on to another triple unless it is sure the answer is complete; the later triples get lower
+    confidences (:func:`line_confidences`). 0 = the paper's decoding. -2.0 (issue 13,
+    docs/evaluation.md "End bias"): on the shipped model 1.50 triples per PUD-100 sentence instead
+    of 1.02, lexical F1 0.511 vs 0.504, AUC 0.333 vs 0.287."""
 
     def as_dict(self) -> dict[str, float | int]:
         return {"temperature": self.temperature, "top_p": self.top_p, "min_p": self.min_p,

@@ -111,7 +111,7 @@ class BatchConfig:
     max_tokens: int = 160
     seed: int = 0
     end_bias: float = -2.0
-    """Added to the end-of-turn logits (see ``ptoie.extractor.SamplingSettings.end_bias``)."""
+    """Negative: go on to another triple where the model would end (``ptoie.extractor.SamplingSettings.end_bias``)."""
     grammar: bool = True
 
     # run
