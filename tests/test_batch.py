@@ -252,6 +252,19 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert fresh.documents_processed == 7 and fresh.documents_resumed == 0
 
 
+def test_a_run_from_before_end_bias_resumes_with_the_paper_decoding_only(tmp_path):
+    import json
+    config = make_config(tmp_path, write_corpus(tmp_path), end_bias=0.0)
+    run_batch(config, pool_factory=fake_pool)
+    job = config.parquet_path / "_job.json"
+    settings = json.loads(job.read_text(encoding="utf-8"))
+    del settings["end_bias"]                                   # as written before the setting existed
+    job.write_text(json.dumps(settings), encoding="utf-8")
+    with pytest.raises(BatchUsageError, match=r"end_bias: 0\.0 -> -2\.0"):
+        run_batch(replace(config, end_bias=-2.0), pool_factory=fake_pool)
+    assert run_batch(config, pool_factory=fake_pool).documents_resumed == 7
+
+
 def test_cli_usage_errors_exit_2(tmp_path, capsys):
     corpus = write_corpus(tmp_path)
     assert main([str(corpus), "--out", str(tmp_path / "kg.rdf")]) == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..corpus import CorpusOptions
 from ..kg import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
@@ -153,6 +153,11 @@ class BatchConfig:
                 "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
                 "max_tokens": self.max_tokens, "seed": self.seed, "end_bias": self.end_bias,
                 "grammar": self.grammar}
+
+    SETTINGS_ADDED: ClassVar[dict[str, Any]] = {"end_bias": 0.0}
+    """Job settings added after runs were already written, with the value those runs used: a run
+    whose ``_job.json`` lacks one was made with that value (``end_bias``: 2026-12-03; before it,
+    the paper's decoding)."""
 
     def job_settings(self) -> dict[str, Any]:
         """Settings that change what is extracted: a resumed run must use the same ones."""

@@ -70,7 +70,7 @@ def run_batch(config: BatchConfig, *,
     lock.acquire()
     try:
         store = ShardStore(config.parquet_path)
-        store.open(config.job_settings(), overwrite=config.overwrite)
+        store.open(config.job_settings(), overwrite=config.overwrite, added=config.SETTINGS_ADDED)
         totals = count_corpus(config, is_done=store.is_done, on_problem=lambda _: None)
         progress = Progress(total_sentences=totals.sentences,
                             total_documents=totals.documents_processed, mode=config.progress)

@@ -59,15 +59,17 @@ class ShardStore:
     def manifest_path(self) -> Path:
         return self.directory / self.MANIFEST
 
-    def open(self, settings: dict[str, Any], *, overwrite: bool) -> None:
-        """Create or resume the store; refuse to resume with different extraction settings."""
+    def open(self, settings: dict[str, Any], *, overwrite: bool,
+             added: dict[str, Any] | None = None) -> None:
+        """Create or resume the store; refuse to resume with different extraction settings.
+        ``added``: settings newer than some stores, with the value a store without them used."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if overwrite:
             for path in self._own_files():
                 path.unlink()
         settings_path = self.directory / self.SETTINGS
         if settings_path.exists():
-            previous = json.loads(settings_path.read_text(encoding="utf-8"))
+            previous = {**(added or {}), **json.loads(settings_path.read_text(encoding="utf-8"))}
             changed = {k: (previous.get(k), v) for k, v in settings.items() if previous.get(k) != v}
             if changed:
                 diff = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
