@@ -121,7 +121,7 @@ def _extract(args: argparse.Namespace) -> int:
     try:
         extractor = Extractor(**extractor_options(args), n_threads=args.threads,
                               n_gpu_layers=args.n_gpu_layers)
-    except ModelLoadError as exc:
+    except (ModelLoadError, ValueError) as exc:
         print(f"ptoie: error: {exc}", file=sys.stderr)
         return 2
     with extractor:

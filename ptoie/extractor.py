@@ -190,6 +190,9 @@ class Extractor:
         self.lora_path = check_gguf(lora, "LoRA adapter") if lora is not None else None
         if n_parallel < 1:
             raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
+        if end_bias > 0:
+            raise ValueError(f"end_bias must be <= 0 (it only turns an end into a new line; 0 = the "
+                             f"paper's decoding), got {end_bias}")
         if n_batch is not None and n_batch < n_parallel:
             raise ValueError(f"n_batch must be >= n_parallel ({n_parallel}), got {n_batch}")
         self.sampling = SamplingSettings(temperature=temperature, top_p=top_p, min_p=min_p,

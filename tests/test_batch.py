@@ -272,6 +272,8 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys):
     assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--model", "/no/model.gguf"]) == 2
     assert "model file not found: /no/model.gguf" in capsys.readouterr().err
     assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--workers", "0"]) == 2
+    assert main([str(corpus), "--out", str(tmp_path / "kg.ttl"), "--end-bias", "1"]) == 2
+    assert "--end-bias must be <= 0" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         main([str(corpus)])  # --out missing: argparse
     assert exc.value.code == 2

@@ -65,6 +65,11 @@ def test_cli_exits_2_with_a_message_for_a_corrupt_model(tmp_path):
     assert "not a GGUF" in proc.stderr and str(bad) in proc.stderr
 
 
+def test_a_positive_end_bias_is_a_clear_error():
+    with pytest.raises(ValueError, match="end_bias must be <= 0"):
+        Extractor(embedded_base_gguf(), end_bias=1.0)
+
+
 def test_bad_lora_merge_is_a_clear_error():
     from ptoie.models import default_model
     spec = default_model()

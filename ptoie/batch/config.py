@@ -175,6 +175,8 @@ class BatchConfig:
             (bool(self.inputs), "give at least one input file or directory"),
             (self.workers == "auto" or (isinstance(self.workers, int) and self.workers >= 1),
              f"--workers must be auto or >= 1 (got {self.workers})"),
+            (self.end_bias <= 0, f"--end-bias must be <= 0: it only turns an end into a new line, "
+                                 f"0 = the paper's decoding (got {self.end_bias})"),
             (self.max_graph_triples >= 0,
              f"--max-graph-triples must be >= 0 (got {self.max_graph_triples})"),
             (self.threads_per_worker >= 1,
