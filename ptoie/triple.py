@@ -18,8 +18,9 @@ class Triple:
     ``é membro de | a Formas``, goes whole to the second: ``é membro | da Formas``); a part not
     found is the model's string, with span None.
 
-    ``confidence`` is exp(mean token log-probability) of the answer line that produced it (None
-    when the model output carried no probabilities). Spans are character offsets of each part in
+    ``confidence`` is exp(mean token log-probability) of the answer line that produced it, times
+    the model's probability of going on to that line (:func:`ptoie.extractor.line_confidences`;
+    None when the model output carried no probabilities). Spans are character offsets of each part in
     the sentence (end exclusive), None when the part does not occur there.
     """
 
