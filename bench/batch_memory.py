@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     parser.add_argument("--threads-per-worker", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=160)
-    parser.add_argument("--n-parallel", type=int, default=8)
+    parser.add_argument("--n-parallel", type=int, default=16, help="(default: the job's, 16)")
     parser.add_argument("--batch-sentences", type=int, default=32)
     parser.add_argument("--n-ctx", type=int, default=1024)
     parser.add_argument("--model", help="GGUF model (default: the shipped model)")
