@@ -33,3 +33,17 @@ def test_defaults_are_the_extractors_and_bad_values_name_the_flag(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["extract", "x", "--greedy", "--temperature", "0.5"])
     assert "not allowed with argument --greedy" in capsys.readouterr().err
+
+
+def test_the_batch_job_defaults_are_the_extractors():
+    """BatchConfig repeats the Extractor's decoding defaults as fields; they must not drift."""
+    import dataclasses
+    import inspect
+
+    from ptoie import Extractor
+    from ptoie.cli import EXTRACTOR_OPTIONS
+    extractor = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
+    batch = {f.name: f.default for f in dataclasses.fields(BatchConfig)}
+    for name in EXTRACTOR_OPTIONS:
+        assert batch[name] == extractor[name], name
+    assert extractor["end_bias"] == -2.0 and extractor["n_parallel"] == 16
