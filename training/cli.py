@@ -11,26 +11,26 @@ from pathlib import Path
 
 def _prepare(args: argparse.Namespace) -> int:
     from ptoie.evaluation.benchmark import write_gold_tsv
-    from training.prepare import (prepare, validation_compounds_path, validation_negatives_path,
-                                  validation_path, write_jsonl)
+    from training.prepare import prepare, split_path, write_jsonl
     data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
                    negatives=args.negatives, compounds=args.compounds)
+
+    def write_split(records: list[dict], split: str) -> tuple[Path, Path]:
+        """The split's JSONL and its gold TSV (what ``ptoie-eval --bench`` reads)."""
+        path = split_path(args.out, split)
+        write_jsonl(records, path)
+        gold = path.with_suffix(".gold.tsv")
+        write_gold_tsv(((r["sentence"], r["triples"]) for r in records), gold)
+        return path, gold
+
     write_jsonl(data.train, args.out)
-    write_jsonl(data.validation, validation_path(args.out))
-    gold = validation_path(args.out).with_suffix(".gold.tsv")
-    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation), gold)
-    negatives = validation_negatives_path(args.out)
-    write_jsonl(data.validation_negatives, negatives)
-    negatives_gold = negatives.with_suffix(".gold.tsv")
-    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation_negatives), negatives_gold)
-    compounds = validation_compounds_path(args.out)
-    write_jsonl(data.validation_compounds, compounds)
-    compounds_gold = compounds.with_suffix(".gold.tsv")
-    write_gold_tsv(((r["sentence"], r["triples"]) for r in data.validation_compounds), compounds_gold)
+    validation, gold = write_split(data.validation, "val")
+    negatives, negatives_gold = write_split(data.validation_negatives, "val.neg")
+    _, compounds_gold = write_split(data.validation_compounds, "val.cmp")
     for bad in data.bad_blocks:
         print(f"bad block: {bad}", file=sys.stderr)
     print(json.dumps({**data.summary(), "train_file": str(args.out),
-                      "validation_file": str(validation_path(args.out)),
+                      "validation_file": str(validation),
                       "validation_gold": str(gold), "validation_negatives_file": str(negatives),
                       "validation_negatives_gold": str(negatives_gold),
                       "validation_compounds_gold": str(compounds_gold)}, indent=2))

@@ -366,19 +366,12 @@ def prepare(sources: Iterable[Path | str], *, validation_fraction: float = 0.01,
     return prepared
 
 
-def validation_path(out: Path) -> Path:
-    """``data.jsonl`` -> ``data.val.jsonl``: where the validation split is written."""
-    return out.with_name(f"{out.stem}.val{out.suffix or '.jsonl'}")
-
-
-def validation_compounds_path(out: Path) -> Path:
-    """``data.jsonl`` -> ``data.val.cmp.jsonl``: the validation compounds."""
-    return out.with_name(f"{out.stem}.val.cmp{out.suffix or '.jsonl'}")
-
-
-def validation_negatives_path(out: Path) -> Path:
-    """``data.jsonl`` -> ``data.val.neg.jsonl``: the validation negatives."""
-    return out.with_name(f"{out.stem}.val.neg{out.suffix or '.jsonl'}")
+def split_path(out: Path, split: str) -> Path:
+    """Where a split beside the training file ``out`` is written: ``data.jsonl`` ->
+    ``data.val.jsonl`` (``split="val"``, the validation split), ``data.val.neg.jsonl``
+    (``"val.neg"``, the validation negatives), ``data.val.cmp.jsonl`` (``"val.cmp"``, the
+    validation compounds)."""
+    return out.with_name(f"{out.stem}.{split}{out.suffix or '.jsonl'}")
 
 
 def write_jsonl(records: Iterable[dict], path: Path) -> None:
