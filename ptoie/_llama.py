@@ -101,7 +101,9 @@ class LlamaBackend:
             raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
-        self._newline: int | None = None
+        newline = self.tokenize("\n")
+        self._newline = newline[0] if len(newline) == 1 else None
+        """The vocabulary's token for a lone newline (``end_bias``); None when it has none."""
 
         self.n_parallel = n_parallel
         self.n_ctx_seq = n_ctx
@@ -171,13 +173,6 @@ class LlamaBackend:
             add(llama_cpp.llama_sampler_init_dist(s.seed))
         return chain
 
-    def _newline_token(self) -> int | None:
-        """The vocabulary's token for a lone ``\\n`` (None when the tokenizer has none)."""
-        if self._newline is None:
-            tokens = self.tokenize("\n")
-            self._newline = tokens[0] if len(tokens) == 1 else -1
-        return self._newline if self._newline >= 0 else None
-
     def _new_grammar(self) -> object:
         if not self._grammar:
             return None
@@ -218,7 +213,7 @@ class LlamaBackend:
             llama_cpp.llama_sampler_apply(slot.sampler, ctypes.byref(full))
             token = full.data[full.selected].id
         if end_bias and llama_cpp.llama_vocab_is_eog(self._vocab, token):
-            newline = self._newline_token()
+            newline = self._newline
             logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
                                            shape=(self.n_vocab,))
             if (newline is not None and logits[newline] > logits[token] + end_bias
