@@ -57,11 +57,16 @@ class ConllData:
 
 
 def _blocks(path: Path) -> Iterator[tuple[int, list[list[str]]]]:
+    """Blocks of ``path`` with their first line; a line that is not UTF-8 raises ValueError
+    naming ``file:line``."""
     block: list[list[str]] = []
     start = 0
-    with open(path, encoding="utf-8") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            line = raw.rstrip("\n")
+    with open(path, "rb") as fh:
+        for lineno, data in enumerate(fh, 1):
+            try:
+                line = data.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text ({exc.reason})") from None
             if not line.strip():
                 if block:
                     yield start, block

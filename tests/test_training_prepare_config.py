@@ -271,3 +271,23 @@ def test_prepared_records_are_what_the_grammar_allows(tmp_path):
     answers = [r["messages"][2]["content"] for r in data.train]
     assert any("\n" in a for a in answers) and "nenhuma" in answers
     assert all(pattern.fullmatch(a) for a in answers)
+
+
+def test_prepare_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from training.cli import main
+    empty = tmp_path / "empty.conll"
+    empty.write_text("", encoding="utf-8")
+    garbage = tmp_path / "garbage.conll"
+    garbage.write_bytes(b"ok\tline\n\xff\xfe junk\n")
+    good = _write_conll(tmp_path / "good.conll", [("Ana mora em o Rio .", {"ARG0": (0, 1), "V": (1, 2), "ARG1": (2, 5)})])
+    out = tmp_path / "out" / "data.jsonl"
+    cases = [([str(tmp_path / "missing.conll")], "missing.conll: No such file or directory"),
+             ([str(empty)], "no training sentence in"),
+             ([str(garbage)], "garbage.conll:2: not UTF-8 text"),
+             ([str(good), "--compounds", "2"], "compounds must be in [0, 1]")]
+    for argv, message in cases:
+        assert main(["prepare", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert message in err[-1] and "Traceback" not in "\n".join(err)
+    assert not out.parent.exists()
+    assert main(["prepare", str(good), "--out", str(out), "--compounds", "0.5"]) == 0

@@ -12,8 +12,21 @@ from pathlib import Path
 def _prepare(args: argparse.Namespace) -> int:
     from ptoie.evaluation.benchmark import write_gold_tsv
     from training.prepare import prepare, split_path, write_jsonl
-    data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
-                   negatives=args.negatives, compounds=args.compounds)
+    try:
+        data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
+                       negatives=args.negatives, compounds=args.compounds)
+    except OSError as exc:
+        print(f"ptoie-train prepare: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"ptoie-train prepare: error: {exc}", file=sys.stderr)
+        return 2
+    for bad in data.bad_blocks:
+        print(f"bad block: {bad}", file=sys.stderr)
+    if not data.train:
+        print(f"ptoie-train prepare: error: no training sentence in {', '.join(map(str, args.sources))} "
+              f"({data.n_blocks} blocks, {len(data.bad_blocks)} bad): nothing written", file=sys.stderr)
+        return 2
 
     def write_split(records: list[dict], split: str) -> tuple[Path, Path]:
         """The split's JSONL and its gold TSV (what ``ptoie-eval --bench`` reads)."""
@@ -27,8 +40,6 @@ def _prepare(args: argparse.Namespace) -> int:
     validation, gold = write_split(data.validation, "val")
     negatives, negatives_gold = write_split(data.validation_negatives, "val.neg")
     _, compounds_gold = write_split(data.validation_compounds, "val.cmp")
-    for bad in data.bad_blocks:
-        print(f"bad block: {bad}", file=sys.stderr)
     print(json.dumps({**data.summary(), "train_file": str(args.out),
                       "validation_file": str(validation),
                       "validation_gold": str(gold), "validation_negatives_file": str(negatives),
