@@ -17,7 +17,7 @@ from .merge import MERGED_QUANTS
 
 _EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
 EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
-                     "max_tokens", "seed", "end_bias", "grammar")
+                     "max_tokens", "seed", "end_bias", "grammar", "require_spans")
 """Extractor keyword arguments that :func:`add_extractor_arguments` puts on a command line."""
 
 
@@ -67,6 +67,10 @@ def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
                                "0 = the paper's decoding (default: %(default)s)")
     sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=d["grammar"],
                           help="constrain output to the answer format (default: on)")
+    sampling.add_argument("--require-spans", action=argparse.BooleanOptionalAction,
+                          default=d["require_spans"],
+                          help="keep only triples whose arg1 and arg2 are non-overlapping spans of "
+                               "the sentence and whose parts differ (default: on)")
 
 
 def extractor_options(args: argparse.Namespace) -> dict[str, Any]:

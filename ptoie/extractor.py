@@ -64,6 +64,8 @@ class SentenceResult:
     triples: list[Triple]
     raw_output: str
     rejected_lines: int = 0
+    unsupported_triples: int = 0
+    """Triples the answer held that ``require_spans`` dropped."""
     generated_tokens: int = 0
     prompt_tokens: int = 0
 
@@ -152,6 +154,13 @@ class Extractor:
         temperature, top_p, min_p, top_k, max_tokens, seed, end_bias: see :class:`SamplingSettings`.
 
         grammar: constrain decoding to the answer format (GBNF), so every output parses.
+        require_spans: keep only triples whose arg1 and arg2 are two non-overlapping spans of
+            the sentence and whose parts do not repeat one another
+            (:func:`ptoie.parser.supported`); the others are dropped and counted in
+            ``SentenceResult.unsupported_triples``. TransAlign's gold extractions all have that
+            shape; on its validation sentences the rule drops mostly wrong triples (issue 13,
+            docs/evaluation.md "Span check"). False keeps whatever the model wrote (a model
+            trained to write implicit arguments).
         verbose: let llama.cpp print its logs.
     """
 
@@ -178,6 +187,7 @@ class Extractor:
         end_bias: float = -2.0,
         # output
         grammar: bool = True,
+        require_spans: bool = True,
         verbose: bool = False,
     ) -> None:
         if model_path is None:
@@ -200,6 +210,7 @@ class Extractor:
                                          end_bias=end_bias)
         self.n_parallel = n_parallel
         self.grammar = grammar
+        self.require_spans = require_spans
 
         from .merge import MERGED_QUANTS, MergeError, merged_gguf  # late: numpy/gguf only here
 
@@ -251,9 +262,11 @@ class Extractor:
         generations = self._backend.generate(prompts, self.sampling)
         results = []
         for sentence, gen in zip(sentences, generations):
-            parsed = parse_answer(gen.text, sentence, line_confidences(gen))
+            parsed = parse_answer(gen.text, sentence, line_confidences(gen),
+                                  require_spans=self.require_spans)
             results.append(SentenceResult(sentence=sentence, triples=parsed.triples,
                                           raw_output=gen.text, rejected_lines=parsed.rejected,
+                                          unsupported_triples=parsed.unsupported,
                                           generated_tokens=len(gen.token_texts),
                                           prompt_tokens=gen.prompt_tokens))
         return results

@@ -111,7 +111,8 @@ def find_span(part: str, sentence: str) -> tuple[int, int] | None:
     return found[1] if found else None
 
 
-def locate_part(part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
+def locate_part(part: str, sentence: str, *, avoid: tuple[int, int] | None = None
+                ) -> tuple[str, tuple[int, int]] | None:
     """Where a triple part occurs in ``sentence``, and how the sentence writes it there.
 
     Returns ``(text, (start, end))`` with ``text == sentence[start:end]``, or None when the part
@@ -121,7 +122,9 @@ def locate_part(part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
     contractions: its :func:`normalize_for_match` tokens must equal those of the sentence, whose
     contracted words count as their two pieces (``de o Banco`` is found in ``... do Banco ...``,
     ``3 %`` in ``3%``). Among several occurrences, the first one the sentence writes exactly as the
-    part is taken, else the first. The span covers whole words: a contracted word belongs to the
+    part is taken, else the first; with ``avoid`` (another part's span), the occurrences that do
+    not overlap it are preferred (the arg2 ``o Brasil`` after the arg1 ``O presidente do Brasil``
+    is a later ``o Brasil`` when the sentence has one). The span covers whole words: a contracted word belongs to the
     part that holds its second piece (the article or pronoun, which begins the noun phrase), so
 
     * a part that starts with that piece takes the whole word: ``a Formas`` in ``é membro da
@@ -136,10 +139,21 @@ def locate_part(part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
     """
     part = collapse_spaces(part)
     needle = normalize_for_match(part)
-    return _locate_tokens(needle, part, sentence) if needle else None
+    if not needle:
+        return None
+    found = _occurrences(needle, sentence)
+    if avoid is not None:
+        found = [located for located in found if not spans_overlap(located[1], avoid)] or found
+    return next((located for located in found if located[0] == part), found[0] if found else None)
 
 
-def _locate_tokens(needle: list[str], part: str, sentence: str) -> tuple[str, tuple[int, int]] | None:
+def spans_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two character spans share a character."""
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _occurrences(needle: list[str], sentence: str) -> list[tuple[str, tuple[int, int]]]:
+    """Every ``(text, span)`` where the sentence's pieces read ``needle``, in sentence order."""
     # Every sentence token expanded into its comparison pieces: (piece, token index, piece index).
     tokens = tokenize_with_spans(sentence)
     n_pieces: list[int] = []
@@ -150,7 +164,7 @@ def _locate_tokens(needle: list[str], part: str, sentence: str) -> tuple[str, tu
         sub.extend((piece.casefold(), t, k) for k, piece in enumerate(pieces))
     n = len(needle)
     words = [s[0] for s in sub]
-    first_match = None
+    found = []
     for i in range(len(words) - n + 1):
         if words[i:i + n] != needle:
             continue
@@ -158,9 +172,5 @@ def _locate_tokens(needle: list[str], part: str, sentence: str) -> tuple[str, tu
         if last_piece < n_pieces[last_token] - 1 and last_token > first_token:
             last_token -= 1                  # ends with the preposition of a contraction: leave it
         span = (tokens[first_token][1], tokens[last_token][2])
-        located = sentence[span[0]:span[1]], span
-        if located[0] == part:
-            return located
-        if first_match is None:
-            first_match = located
-    return first_match
+        found.append((sentence[span[0]:span[1]], span))
+    return found

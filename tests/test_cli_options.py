@@ -9,7 +9,7 @@ from jobs.evaluate import build_parser as eval_parser
 from ptoie.batch import BatchConfig
 from ptoie.cli import build_parser, extractor_options
 
-FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar"]
+FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar", "--no-require-spans"]
 
 
 def test_every_command_maps_the_same_flags_to_the_extractor():
@@ -18,8 +18,8 @@ def test_every_command_maps_the_same_flags_to_the_extractor():
     batch_args = batch_parser().parse_args(["corpus", "--out", "kg.ttl", *FLAGS])
     batch = BatchConfig(**vars(batch_args) | {"inputs": tuple(batch_args.inputs)}).extractor_kwargs()
     for options in (extract, evaluate, batch):
-        assert (options["temperature"], options["lora_merge"], options["top_k"], options["grammar"]) == (
-            0.0, None, 7, False)
+        assert (options["temperature"], options["lora_merge"], options["top_k"], options["grammar"],
+                options["require_spans"]) == (0.0, None, 7, False, False)
         assert (options["top_p"], options["min_p"], options["max_tokens"]) == (0.95, 0.05, 160)
     assert extract["n_ctx"] == evaluate["n_ctx"] == batch["n_ctx"] == 2048   # the Extractor's default
 
@@ -46,4 +46,4 @@ def test_the_batch_job_defaults_are_the_extractors():
     batch = {f.name: f.default for f in dataclasses.fields(BatchConfig)}
     for name in EXTRACTOR_OPTIONS:
         assert batch[name] == extractor[name], name
-    assert extractor["end_bias"] == -2.0 and extractor["n_parallel"] == 16
+    assert extractor["end_bias"] == -2.0 and extractor["n_parallel"] == 16 and extractor["require_spans"]

@@ -52,3 +52,20 @@ def test_the_default_goes_on_to_the_next_fact_and_ranks_it_lower():
     assert triples[1].confidence < triples[0].confidence
     with Extractor(temperature=0, max_tokens=96, end_bias=0.0) as ex:
         assert [t.parts for t in ex.extract(FORMAS)] == [("Alan", "é membro", "da Formas")]
+
+
+
+def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted():
+    """require_spans (default on): for a title the model writes a triple whose arg2 lies inside
+    its arg1; it is dropped and counted, the raw answer keeps it, and the title gets no triple.
+    Off, the triple stays."""
+    title = "Geografia do Brasil"
+    with Extractor(temperature=0, max_tokens=48) as ex:
+        assert ex.require_spans is True
+        result = ex.extract_batch([title])[0]
+    assert result.raw_output == "Geografia do Brasil | do | Brasil"
+    assert (result.triples, result.unsupported_triples) == ([], 1)
+    with Extractor(temperature=0, max_tokens=48, require_spans=False) as ex:
+        kept = ex.extract_batch([title])[0]
+    assert [t.parts for t in kept.triples] == [("Geografia do Brasil", "do", "Brasil")]
+    assert kept.unsupported_triples == 0

@@ -62,7 +62,8 @@ def test_predictions_mode_writes_the_report_directory(gold, predictions, tmp_pat
     # no norte vs gold 2's 'fica em a cidade de o porto o norte de portugal' -> 7 of 11 pt tokens), S3 miss
     assert report["counts"] == {"sentences": 3, "gold_triples": 3, "predictions": 3,
                                 "sentences_with_predictions": 3, "matched_gold": 2,
-                                "matched_predictions": 2, "rejected_output_lines": None}
+                                "matched_predictions": 2, "rejected_output_lines": None,
+                                "unsupported_triples": None}
     assert (report["precision"], report["recall"]) == pytest.approx((2 / 3, 2 / 3))
     assert report["f1"] == pytest.approx(2 / 3)
     assert report["best_threshold"] == 0.6 and report["best_f1"] == pytest.approx(0.8)  # P 1, R 2/3

@@ -182,6 +182,32 @@ def test_a_contraction_belongs_to_the_part_with_its_article():
     assert t.parts == ("O minis", "mora", "Brasil") and t.arg1_span is None
 
 
+def test_require_spans_keeps_what_the_sentence_holds_as_two_separate_arguments():
+    answer = ("Alan | é aluno de | a UFBA\n"             # relation not in the sentence: kept
+              "Alan | estuda | em a UFPE\n"              # arg2 not in the sentence
+              "como Alan | estuda | na UFBA\n"           # arg1 not in the sentence
+              "Alan | estuda na | Alan, que estuda\n"     # arguments overlap
+              "Maria | mora | mora\n"                     # a part repeats another
+              "Maria | mora em | Salvador desde 2010")
+    kept = parse_answer(answer, FORMAS, require_spans=True)
+    assert [t.parts for t in kept.triples] == [("Alan", "é aluno de", "na UFBA"),
+                                               ("Maria", "mora em", "Salvador desde 2010")]
+    assert (kept.unsupported, kept.rejected, kept.duplicates) == (4, 0, 0)
+    assert kept.triples[0].rel_span is None and kept.triples[0].arg2_span is not None
+    # off (the parser's default), or without a sentence to check against: all six are kept
+    assert len(parse_answer(answer, FORMAS).triples) == 6
+    assert len(parse_answer(answer, require_spans=True).triples) == 6
+    # arg2 is looked for away from arg1 first: 'o Brasil' is the sentence's second one, kept
+    s = "O presidente do Brasil visitou o Brasil ontem."
+    t = parse_answer("O presidente de o Brasil | visitou | o Brasil", s, require_spans=True).triples[0]
+    assert (t.arg1_span, t.arg2_span) == ((0, 22), (31, 39))
+    assert parse_answer("O presidente de o Brasil | visitou | Brasil ontem", s, require_spans=True).triples
+    assert parse_answer("O presidente | de | Brasil", "O presidente do Brasil.", require_spans=True).unsupported == 0
+    # a dropped line does not count as seen: the same triple written right comes next
+    again = parse_answer("Alan | estuda | em a UFPE\nAlan | estuda | em a UFBA", FORMAS, require_spans=True)
+    assert [t.parts for t in again.triples] == [("Alan", "estuda", "na UFBA")]
+
+
 def test_without_a_sentence_parts_stay_as_the_model_wrote_them():
     assert parse_answer("Alan | é membro de | a Formas").triples[0].parts == ("Alan", "é membro de", "a Formas")
 

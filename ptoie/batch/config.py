@@ -113,6 +113,8 @@ class BatchConfig:
     end_bias: float = -2.0
     """Negative: go on to another triple where the model would end (``ptoie.extractor.SamplingSettings.end_bias``)."""
     grammar: bool = True
+    require_spans: bool = True
+    """Drop triples the sentence does not hold as spans (``ptoie.Extractor``'s ``require_spans``)."""
 
     # run
     dry_run: bool = False
@@ -152,12 +154,13 @@ class BatchConfig:
                 "n_parallel": self.n_parallel, "temperature": self.temperature,
                 "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
                 "max_tokens": self.max_tokens, "seed": self.seed, "end_bias": self.end_bias,
-                "grammar": self.grammar}
+                "grammar": self.grammar, "require_spans": self.require_spans}
 
-    SETTINGS_ADDED: ClassVar[dict[str, Any]] = {"end_bias": 0.0}
+    SETTINGS_ADDED: ClassVar[dict[str, Any]] = {"end_bias": 0.0, "require_spans": False}
     """Job settings added after runs were already written, with the value those runs used: a run
-    whose ``_job.json`` lacks one was made with that value (``end_bias``: 2026-12-03; before it,
-    the paper's decoding)."""
+    whose ``_job.json`` lacks one was made with that value (``end_bias``: 2026-12-03, before it
+    the paper's decoding; ``require_spans``: later on 2026-12-03, before it every parsed triple
+    was kept)."""
 
     def job_settings(self) -> dict[str, Any]:
         """Settings that change what is extracted: a resumed run must use the same ones."""

@@ -67,6 +67,8 @@ class PredictionRun:
     generated_tokens: int | None = None
     rejected_lines: int | None = None
     """Non-empty output lines the parser could not read as a triple."""
+    unsupported_triples: int | None = None
+    """Triples the extractor's ``require_spans`` dropped."""
 
     @property
     def model_id(self) -> str | None:
@@ -93,12 +95,14 @@ def run_extractor(extractor: Any, benchmark: Benchmark, *, load_seconds: float |
     system = {"model_id": extractor.model_id, "model_path": str(extractor.model_path),
               "lora_path": str(extractor.lora_path) if extractor.lora_path else None,
               "lora_merge": extractor.lora_merge, "loaded_path": str(extractor.loaded_path),
-              "grammar": extractor.grammar, "n_parallel": extractor.n_parallel}
+              "grammar": extractor.grammar, "require_spans": extractor.require_spans,
+              "n_parallel": extractor.n_parallel}
     return PredictionRun(predictions=predictions, system=system,
                          sampling=extractor.sampling.as_dict(), load_seconds=load_seconds,
                          seconds=seconds, n_sentences=len(texts),
                          generated_tokens=sum(r.generated_tokens for r in results),
-                         rejected_lines=sum(r.rejected_lines for r in results))
+                         rejected_lines=sum(r.rejected_lines for r in results),
+                         unsupported_triples=sum(r.unsupported_triples for r in results))
 
 
 def predictions_from_file(path: str | os.PathLike[str], benchmark: Benchmark) -> PredictionRun:
@@ -192,6 +196,7 @@ def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
             "matched_gold": gate_scores.matched_gold,
             "matched_predictions": gate_scores.matched_predictions,
             "rejected_output_lines": run.rejected_lines,
+            "unsupported_triples": run.unsupported_triples,
         },
         "per_sentence": per_sentence(benchmark, run.predictions),
         "gate": {"matcher": gate.matcher, "normalization": gate.normalization,
