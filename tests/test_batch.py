@@ -254,14 +254,16 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 def test_a_run_from_before_end_bias_resumes_with_the_paper_decoding_only(tmp_path):
     import json
-    config = make_config(tmp_path, write_corpus(tmp_path), end_bias=0.0)
+    config = make_config(tmp_path, write_corpus(tmp_path), end_bias=0.0, require_spans=False)
     run_batch(config, pool_factory=fake_pool)
     job = config.parquet_path / "_job.json"
     settings = json.loads(job.read_text(encoding="utf-8"))
-    del settings["end_bias"]                                   # as written before the setting existed
+    del settings["end_bias"], settings["require_spans"]        # as written before the settings existed
     job.write_text(json.dumps(settings), encoding="utf-8")
     with pytest.raises(BatchUsageError, match=r"end_bias: 0\.0 -> -2\.0"):
         run_batch(replace(config, end_bias=-2.0), pool_factory=fake_pool)
+    with pytest.raises(BatchUsageError, match=r"require_spans: False -> True"):
+        run_batch(replace(config, require_spans=True), pool_factory=fake_pool)
     assert run_batch(config, pool_factory=fake_pool).documents_resumed == 7
 
 
