@@ -21,7 +21,7 @@ per sentence (messages from ``ptoie.prompt.build_messages``, greedy); ``kind=pto
 ``embedded:smollm2``; default: the shipped model of models/default.json), ``lora`` (path or
 ``none``), ``merge`` (the Extractor's ``lora_merge``: ``q4_0`` (its default), ``q8_0``, ``f16``,
 ``none`` = adapter applied at run time), ``n_parallel``, ``n_threads``, ``n_batch``, ``n_ctx``, ``grammar``
-(0/1), ``max_tokens``, ``end_bias`` (ptoie arms). The naive arm always applies the adapter at run time, as the seed did.
+(0/1), ``require_spans`` (0/1), ``max_tokens``, ``end_bias`` (ptoie arms). The naive arm always applies the adapter at run time, as the seed did.
 
 Compute bound: the deployed model's prompt-evaluation rate (tokens/s, measured interleaved with
 the arms on every chunk: the non-shared part of each prompt, ``n_parallel`` prompts per
@@ -118,8 +118,10 @@ class ArmSpec:
         for key, value in values.items():
             if key == "merge":
                 spec.settings["lora_merge"] = None if value == "none" else value
-            elif key in ("n_parallel", "n_threads", "n_batch", "n_ctx", "grammar", "max_tokens"):
+            elif key in ("n_parallel", "n_threads", "n_batch", "n_ctx", "max_tokens"):
                 spec.settings[key] = int(value)
+            elif key in ("grammar", "require_spans"):
+                spec.settings[key] = bool(int(value))
             elif key == "end_bias":
                 spec.settings[key] = float(value)
             else:
