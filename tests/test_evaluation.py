@@ -431,10 +431,12 @@ def test_per_sentence_distribution_by_hand(bench):
     preds = [P(S1, "a", "b", "c"), P(S1, "d", "e", "f"), P(S1, "g", "h", "i"), P(S3, "j", "k", "l")]
     stats = per_sentence(bench, preds)
     assert stats == {"predictions": {"mean": 4 / 3, "sentences": {"0": 1, "1": 1, "2": 0, "3+": 1}},
-                     "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}}}
+                     "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}},
+                     "without_gold": {"sentences": 1, "with_predictions": 1, "predictions": 1}}
     assert format_per_sentence(stats) == (
         "per sentence: predictions mean 1.33 (0: 1, 1: 1, 2: 0, 3+: 1); "
-        "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples)")
+        "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples); "
+        "1 predictions for 1 of the 1 sentences without gold")
 
 
 def test_per_sentence_of_pud100_gold():
@@ -444,3 +446,4 @@ def test_per_sentence_of_pud100_gold():
     assert stats["gold"]["mean"] == pytest.approx(1.36)
     assert stats["gold"]["sentences"]["0"] == 33 and sum(stats["gold"]["sentences"].values()) == 100
     assert stats["predictions"] == {"mean": 0.0, "sentences": {"0": 100, "1": 0, "2": 0, "3+": 0}}
+    assert stats["without_gold"] == {"sentences": 33, "with_predictions": 0, "predictions": 0}

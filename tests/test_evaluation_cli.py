@@ -192,9 +192,11 @@ def test_report_and_summary_show_predictions_per_sentence(gold, predictions, tmp
     # one prediction for each of the 3 sentences; gold 1, 2 and 0 triples
     assert report["per_sentence"] == {
         "predictions": {"mean": 1.0, "sentences": {"0": 0, "1": 3, "2": 0, "3+": 0}},
-        "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}}}
+        "gold": {"mean": 1.0, "sentences": {"0": 1, "1": 1, "2": 1, "3+": 0}},
+        "without_gold": {"sentences": 1, "with_predictions": 1, "predictions": 1}}
     assert lines[-2] == ("ptoie-eval: per sentence: predictions mean 1.00 (0: 0, 1: 3, 2: 0, 3+: 0); "
-                         "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples)")
+                         "gold mean 1.00 (0: 1, 1: 1, 2: 1, 3+: 0) (sentences with 0, 1, 2, 3+ triples); "
+                         "1 predictions for 1 of the 1 sentences without gold")
     assert lines[-1].startswith("ptoie-eval: no gate")
 
 

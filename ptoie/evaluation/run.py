@@ -144,21 +144,30 @@ def per_sentence_distribution(counts: list[int]) -> dict[str, Any]:
 
 def per_sentence(benchmark: Benchmark, predictions: list[Prediction]) -> dict[str, Any]:
     """Predictions per benchmark sentence beside the gold triples per sentence (``report.json``'s
-    ``per_sentence``); a sentence the system produced nothing for counts as 0."""
+    ``per_sentence``); a sentence the system produced nothing for counts as 0.
+    ``without_gold``: of the sentences whose gold is empty, how many got a prediction, and how many
+    predictions they got (every one a false positive)."""
     predicted = [0] * len(benchmark.sentences)
     for i in sentence_of_each_prediction(benchmark, predictions):
         predicted[i] += 1
+    empty = [n for n, s in zip(predicted, benchmark.sentences) if not s.triples]
     return {"predictions": per_sentence_distribution(predicted),
-            "gold": per_sentence_distribution([len(s.triples) for s in benchmark.sentences])}
+            "gold": per_sentence_distribution([len(s.triples) for s in benchmark.sentences]),
+            "without_gold": {"sentences": len(empty), "with_predictions": sum(1 for n in empty if n),
+                             "predictions": sum(empty)}}
 
 
 def format_per_sentence(stats: dict[str, Any]) -> str:
-    """One line: ``predictions mean 1.02 (0: 10, 1: 80, 2: 8, 3+: 2); gold mean 1.36 (...)``."""
+    """One line: ``predictions mean 1.02 (0: 10, 1: 80, 2: 8, 3+: 2); gold mean 1.36 (...); ...``
+    with the predictions made for sentences without gold."""
     def one(d: dict[str, Any]) -> str:
         buckets = ", ".join(f"{k}: {v}" for k, v in d["sentences"].items())
         return f"mean {d['mean']:.2f} ({buckets})"
+    empty = stats["without_gold"]
     return (f"per sentence: predictions {one(stats['predictions'])}; "
-            f"gold {one(stats['gold'])} (sentences with 0, 1, 2, 3+ triples)")
+            f"gold {one(stats['gold'])} (sentences with 0, 1, 2, 3+ triples); "
+            f"{empty['predictions']} predictions for {empty['with_predictions']} of the "
+            f"{empty['sentences']} sentences without gold")
 
 
 def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
