@@ -19,7 +19,7 @@ class ParseResult:
     rejected: int = 0
     duplicates: int = 0
     unsupported: int = 0
-    """Triples dropped by ``require_spans``: the sentence does not hold them as written."""
+    """Triples dropped by ``require_spans`` (not :func:`supported` by the sentence)."""
 
 
 def _dedup_key(parts: Sequence[str]) -> tuple[str, ...]:

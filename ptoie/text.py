@@ -124,8 +124,9 @@ def locate_part(part: str, sentence: str, *, avoid: tuple[int, int] | None = Non
     ``3 %`` in ``3%``). Among several occurrences, the first one the sentence writes exactly as the
     part is taken, else the first; with ``avoid`` (another part's span), the occurrences that do
     not overlap it are preferred (the arg2 ``o Brasil`` after the arg1 ``O presidente do Brasil``
-    is a later ``o Brasil`` when the sentence has one). The span covers whole words: a contracted word belongs to the
-    part that holds its second piece (the article or pronoun, which begins the noun phrase), so
+    is a later ``o Brasil`` when the sentence has one). The span covers whole words: a contracted
+    word belongs to the part that holds its second piece (the article or pronoun, which begins the
+    noun phrase), so
 
     * a part that starts with that piece takes the whole word: ``a Formas`` in ``é membro da
       Formas`` is ``da Formas``;
