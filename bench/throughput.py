@@ -116,16 +116,19 @@ class ArmSpec:
         spec = cls(label=label or "arm", kind=values.pop("kind", "ptoie"),
                    model=values.pop("model", None), lora=values.pop("lora", None))
         for key, value in values.items():
-            if key == "merge":
-                spec.settings["lora_merge"] = None if value == "none" else value
-            elif key in ("n_parallel", "n_threads", "n_batch", "n_ctx", "max_tokens"):
-                spec.settings[key] = int(value)
-            elif key in ("grammar", "require_spans"):
-                spec.settings[key] = bool(int(value))
-            elif key == "end_bias":
-                spec.settings[key] = float(value)
-            else:
-                raise SystemExit(f"arm {text!r}: unknown key {key!r}")
+            try:
+                if key == "merge":
+                    spec.settings["lora_merge"] = None if value == "none" else value
+                elif key in ("n_parallel", "n_threads", "n_batch", "n_ctx", "max_tokens"):
+                    spec.settings[key] = int(value)
+                elif key in ("grammar", "require_spans"):
+                    spec.settings[key] = bool(int(value))
+                elif key == "end_bias":
+                    spec.settings[key] = float(value)
+                else:
+                    raise SystemExit(f"arm {text!r}: unknown key {key!r}")
+            except ValueError as exc:
+                raise SystemExit(f"arm {text!r}: {key}: {exc}") from None
         if spec.kind not in ("naive", "ptoie"):
             raise SystemExit(f"arm {text!r}: kind must be naive or ptoie")
         return spec
