@@ -59,6 +59,10 @@ def test_parser_never_raises_on_garbage(text):
     assert result.rejected >= 0
     for t in result.triples:
         assert all(t.parts)
+    checked = parse_answer(text, sentence="Uma frase qualquer.", require_spans=True)
+    assert len(checked.triples) + checked.unsupported + checked.duplicates >= len(result.triples)
+    for t in checked.triples:
+        assert t.arg1_span is not None and t.arg2_span is not None
 
 
 def test_adversarial_outputs():
