@@ -120,7 +120,8 @@ def _extract(args: argparse.Namespace) -> int:
     if args.file:
         sentences += _read_sentences(args.file)
     if not sentences:
-        print("ptoie: error: give a sentence or --file", file=sys.stderr)
+        print(f"ptoie: error: no sentence in {args.file}" if args.file
+              else "ptoie: error: give a sentence or --file", file=sys.stderr)
         return 2
     try:
         extractor = Extractor(**extractor_options(args), n_threads=args.threads,

@@ -47,3 +47,25 @@ def test_the_batch_job_defaults_are_the_extractors():
     for name in EXTRACTOR_OPTIONS:
         assert batch[name] == extractor[name], name
     assert extractor["end_bias"] == -2.0 and extractor["n_parallel"] == 16 and extractor["require_spans"]
+
+
+
+def test_extract_sentence_file_missing_empty_or_not_utf8_is_one_line(tmp_path, capsys):
+    """Checked before any model is loaded: one line naming the file, exit 2 (a SystemExit message
+    is what Python prints on stderr)."""
+    from ptoie.cli import main
+
+    def run(path):
+        try:
+            code = main(["extract", "--file", str(path)])
+        except SystemExit as exc:
+            return 2, str(exc.code)
+        return code, capsys.readouterr().err.strip()
+
+    empty, garbage = tmp_path / "empty.txt", tmp_path / "garbage.txt"
+    empty.write_text("\n  \n", encoding="utf-8")
+    garbage.write_bytes(b"Uma frase.\n\xff\xfe lixo\n")
+    assert run(tmp_path / "missing.txt") == (2, f"ptoie: error: sentence file not found: {tmp_path / 'missing.txt'}")
+    assert run(empty) == (2, f"ptoie: error: no sentence in {empty}")
+    code, message = run(garbage)
+    assert code == 2 and message.startswith(f"ptoie: error: {garbage}:2: not UTF-8 text")
