@@ -194,7 +194,7 @@ class PtoieArm:
 
     def prompt_eval(self, sentences: list[str]) -> tuple[int, float]:
         from ptoie.prompt import render_prompt
-        return self.extractor._backend.prompt_eval([render_prompt(s) for s in sentences])
+        return self.extractor._backend.prompt_eval([render_prompt(s, self.extractor._backend.chat_format) for s in sentences])
 
     def shared_prefix_tokens(self) -> int:
         return len(self.extractor._backend._prefix)

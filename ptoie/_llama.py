@@ -2,7 +2,7 @@
 
 Several prompts are decoded together, each in its own KV-cache sequence, in one ``llama_decode``
 call per step; a slot whose answer is complete is refilled with the next prompt at once. The
-prompt prefix all prompts share (the ChatML system turn) is evaluated once into sequence 0 and
+prompt prefix all prompts share (the instruction, :func:`ptoie.prompt.shared_prefix`) is evaluated once into sequence 0 and
 copied (not recomputed) into every slot: with a unified KV cache the copy shares cells.
 
 The KV cache is sized for the sentences in flight, not for ``n_parallel`` worst cases: a sentence
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import llama_cpp
 import numpy as np
 
-from .prompt import IM_END, IM_START
+from .prompt import ChatFormat, chat_format_for, shared_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
     from .extractor import Generation, SamplingSettings
@@ -100,6 +100,8 @@ class LlamaBackend:
         if not self._model:
             raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
+        self.chat_format: ChatFormat = chat_format_for(self._meta("general.architecture"))
+        """The turn markup of this model's family (from the GGUF's ``general.architecture``)."""
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         newline = self.tokenize("\n")
         self._newline = newline[0] if len(newline) == 1 else None
@@ -141,6 +143,11 @@ class LlamaBackend:
         self._candidates["id"] = np.arange(self.n_vocab, dtype=np.int32)
         self._prefix: list[int] = []
         self._piece_buf = ctypes.create_string_buffer(256)
+
+    def _meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(256)
+        n = llama_cpp.llama_model_meta_val_str(self._model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace") if n >= 0 else None
 
     # -- tokens -------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -247,14 +254,15 @@ class LlamaBackend:
             raise RuntimeError(f"llama_decode failed with code {rc} (KV cache full?)")
 
     def _ensure_prefix(self, prompt_tokens: list[int]) -> None:
-        """Evaluate the system-turn prefix into sequence 0 once."""
+        """Evaluate the prefix every prompt shares (the instruction) into sequence 0 once.
+
+        The prefix is the tokens of :func:`ptoie.prompt.shared_prefix` where the prompt's own
+        tokens start with them (a prompt that does not is decoded whole, unshared)."""
         if self._prefix:
             return
-        marker = self.tokenize(IM_START + "user")
-        for i in range(len(prompt_tokens) - len(marker) + 1):
-            if prompt_tokens[i:i + len(marker)] == marker:
-                self._prefix = prompt_tokens[:i]
-                break
+        prefix = self.tokenize(shared_prefix(self.chat_format))
+        if prompt_tokens[:len(prefix)] == prefix and len(prefix) < len(prompt_tokens):
+            self._prefix = prefix
         if self._prefix:
             for start in range(0, len(self._prefix), self.n_batch):
                 chunk = self._prefix[start:start + self.n_batch]
@@ -303,11 +311,12 @@ class LlamaBackend:
         tokenized: dict[int, list[int]] = {}
         slots = [_Slot(seq_id=i + 1) for i in range(self.n_parallel)]
         max_new = sampling.max_tokens
-        stop_markers = (IM_END.encode(), IM_START.encode())
+        stop_texts = self.chat_format.stop_texts
+        stop_markers = tuple(m.encode() for m in stop_texts)
 
         def finish(slot: _Slot) -> None:
             text = bytes(slot.text).decode("utf-8", errors="replace")
-            for marker in (IM_END, IM_START):
+            for marker in stop_texts:
                 cut = text.find(marker)
                 if cut >= 0:
                     text = text[:cut]

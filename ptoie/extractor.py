@@ -258,7 +258,7 @@ class Extractor:
 
     def extract_batch(self, sentences: Sequence[str]) -> list[SentenceResult]:
         """Results for ``sentences``, in order. Decodes up to ``n_parallel`` of them at once."""
-        prompts = [render_prompt(s) for s in sentences]
+        prompts = [render_prompt(s, self._backend.chat_format) for s in sentences]
         generations = self._backend.generate(prompts, self.sampling)
         results = []
         for sentence, gen in zip(sentences, generations):

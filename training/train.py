@@ -21,11 +21,11 @@ from typing import Any
 
 import torch
 from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer,
-                          TrainerCallback, TrainingArguments)
+                          TrainerCallback, TrainingArguments, set_seed)
 from transformers.trainer_utils import get_last_checkpoint
 
-from ptoie.prompt import render_example
-from ptoie.resources import embedded_base_gguf
+from ptoie.prompt import ChatFormat, render_example
+from training.base import chat_format_of, dequantized_base, load_base_config, load_tokenizer
 from training.config import TrainConfig
 from training.prepare import read_jsonl
 
@@ -34,32 +34,10 @@ log = logging.getLogger("ptoie.train")
 IGNORE_INDEX = -100
 
 
-def resolve_base(base_model: str) -> tuple[str, dict[str, Any]]:
-    """``(name_or_dir, from_pretrained kwargs)`` for ``base_model`` (GGUF files load via ``gguf_file``)."""
-    if base_model == "embedded:smollm2":
-        path = embedded_base_gguf()
-        return str(path.parent), {"gguf_file": path.name}
-    if base_model.endswith(".gguf"):
-        path = Path(base_model)
-        if not path.is_file():
-            raise FileNotFoundError(f"base_model {base_model!r}: no such GGUF file")
-        return str(path.resolve().parent), {"gguf_file": path.name}
-    return base_model, {}
-
-
-def load_tokenizer(base_model: str) -> PreTrainedTokenizerBase:
-    """Tokenizer of ``base_model``; the pad token falls back to the EOS token."""
-    name, kwargs = resolve_base(base_model)
-    tokenizer = AutoTokenizer.from_pretrained(name, **kwargs)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
-
-
 def encode_example(tokenizer: PreTrainedTokenizerBase, sentence: str,
-                   triples: list[list[str]]) -> dict[str, list[int]]:
+                   triples: list[list[str]], fmt: ChatFormat) -> dict[str, list[int]]:
     """``input_ids``/``labels`` of one record; labels are ``-100`` on every prompt token."""
-    prompt, completion = render_example(sentence, triples)
+    prompt, completion = render_example(sentence, triples, fmt)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
     return {"input_ids": prompt_ids + completion_ids,
@@ -69,11 +47,12 @@ def encode_example(tokenizer: PreTrainedTokenizerBase, sentence: str,
 class ChatDataset(torch.utils.data.Dataset):
     """Tokenised records; examples over ``max_length`` are dropped (counted in ``n_too_long``)."""
 
-    def __init__(self, records: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int):
+    def __init__(self, records: list[dict], tokenizer: PreTrainedTokenizerBase, max_length: int,
+                 fmt: ChatFormat):
         self.examples = []
         self.n_too_long = 0
         for record in records:
-            example = encode_example(tokenizer, record["sentence"], record["triples"])
+            example = encode_example(tokenizer, record["sentence"], record["triples"], fmt)
             if len(example["input_ids"]) > max_length:
                 self.n_too_long += 1
             else:
@@ -219,15 +198,8 @@ def _energy_mj() -> float | None:
 
 def load_model(config: TrainConfig, device: str) -> torch.nn.Module:
     """Base model, wrapped in a peft LoRA when ``method: lora``."""
-    name, kwargs = resolve_base(config.base_model)
-    model = AutoModelForCausalLM.from_pretrained(name, torch_dtype=torch.float32, **kwargs)
-    if "gguf_file" in kwargs:
-        # transformers de-quantises GGUF tensors to float32 on load but still flags the model as
-        # GGUF-quantised, which the Trainer refuses; the weights are plain tensors, so clear the flag.
-        model.hf_quantizer = None
-        model.is_quantized = False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
+    name, kwargs = dequantized_base(config.base_model)
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32, **kwargs)
     if config.method == "lora":
         from peft import LoraConfig, get_peft_model
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -324,11 +296,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
         records = records[: config.max_train_samples]
     n_records = len(records)
     records = repeat_multi_triple(records, config.repeat_multi_triple)
-    train_set = ChatDataset(records, tokenizer, config.max_length)
-    val_set = (ChatDataset(read_jsonl(config.validation_file), tokenizer, config.max_length)
+    fmt = chat_format_of(load_base_config(config.base_model))
+    train_set = ChatDataset(records, tokenizer, config.max_length, fmt)
+    val_set = (ChatDataset(read_jsonl(config.validation_file), tokenizer, config.max_length, fmt)
                if config.validation_file else None)
     log.info("train examples %d (%d over max_length %d dropped)", len(train_set),
              train_set.n_too_long, config.max_length)
+    set_seed(config.seed)  # before the model: peft draws the LoRA A matrices from the global RNG
     model = load_model(config, device)
     trainable, total = count_parameters(model)
     args = training_arguments(config, device)
