@@ -109,6 +109,8 @@ class Value:
     datatype: str | None = None
     unit: str | None = None
     preposition: str | None = None
+    time: Value | None = None
+    """A time expression split off an amount (``4,8% em 2024``)."""
 
 
 _MONTHS = ("janeiro fevereiro março marco abril maio junho julho agosto setembro outubro novembro "
@@ -117,6 +119,8 @@ _TIME_WORDS = frozenset(_MONTHS + (
     "de do da dos das em o a primeiro segundo terceiro quarto último ultimo trimestre semestre "
     "início inicio começo fim final meados metade ano anos século seculo década decada mês mes "
     "dia verão verao inverno outono primavera").split())
+_PERIODS = frozenset("trimestre semestre século seculo década decada".split())
+"""Time words that make a phrase a time expression without a year (``no terceiro trimestre``)."""
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})$")
 _NUMERIC_DATE = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-](\d{4})$")
 _DATES = DateDataParser(languages=["pt"], settings={
@@ -133,7 +137,7 @@ def _is_time_expression(text: str) -> bool:
     for word in words:
         if _YEAR.match(word) or _NUMERIC_DATE.match(word):
             dated = True
-        elif word in _MONTHS:
+        elif word in _MONTHS or word in _PERIODS:
             dated = True
         elif not (word in _TIME_WORDS or word.isdigit() or word in ("º", "°")):
             return False
@@ -172,7 +176,8 @@ _CURRENCY_WORDS = {"real": "BRL", "reais": "BRL", "euro": "EUR", "euros": "EUR",
 _NUMBER = re.compile(
     r"^(?P<sign>R\$|US\$|€|£|\$)?\s*(?P<num>-?\d{1,3}(?:\.\d{3})+(?:,\d+)?|-?\d+(?:[,.]\d+)?)"
     r"\s*(?P<scale>mil milh[õo]es|mil|milh[ãa]o|milh[õo]es|bilh[ãa]o|bilh[õo]es|trilh[ãa]o|"
-    r"trilh[õo]es)?\s*(?P<pct>%|por cento)?(?:\s+(?:de\s+)?(?P<unit>[^\W\d_]+))?$", re.I)
+    r"trilh[õo]es)?\s*(?P<pct>%|por cento)?"
+    r"(?:\s+(?:de\s+)?(?P<unit>[^\W\d_]+(?:\s+de\s+[^\W\d_]+)?))?$", re.I)
 _QUALIFIED = re.compile(r"^(?:cerca de|mais de|menos de|quase|aproximadamente|até|ate|pelo menos)"
                         r"\s+\S*\d", re.I)
 
@@ -220,8 +225,10 @@ def number_value(text: str) -> Value | None:
 @dataclass(frozen=True, slots=True)
 class Entity:
     """An argument as a graph node: ``key`` (folded; the IRI's last segment), ``label`` (the
-    surface form without its leading article/preposition), the base ``preposition`` removed from
-    its front, and the ``time`` split off its end."""
+    surface form without its leading article/preposition), ``preposition``: the words removed
+    from its front that belong to the relation (the base preposition, ``em`` for ``na``, or a
+    relational noun with it: ``sede em`` of ``sede no Rio de Janeiro``), and the ``time`` split
+    off its end."""
 
     key: str
     label: str
@@ -263,7 +270,35 @@ def argument(surface: str) -> Entity | Value:
         if value is not None:
             return Value(value.lexical, value.datatype, value.unit, preposition)
     rest, time = _split_time(rest)
+    value = number_value(rest) if time is not None else None
+    if value is not None:
+        return Value(value.lexical, value.datatype, value.unit, preposition, time)
+    noun, rest = _relational_noun(rest)
+    if noun is not None:
+        preposition = f"{preposition} {noun}" if preposition else noun
     return Entity(fold(rest), rest, preposition, time)
+
+
+def _relational_noun(text: str) -> tuple[str | None, str]:
+    """``sede no Rio de Janeiro`` -> ``('sede em', 'Rio de Janeiro')``, ``capital de Portugal``
+    -> ``('capital de', 'Portugal')``: up to four lower-case words and a preposition before a
+    name (a capitalised word) belong to the relation (``tem sede em``, ``é capital de``), as
+    relation phrases in Open IE take their noun (``é capital de | Portugal``). Anything else is
+    returned whole."""
+    words = text.split(" ")
+    for i, word in enumerate(words[1:5], start=1):
+        base = CONTRACTIONS.get(word) or (word if word in PREPOSITIONS else None)
+        if base is None:
+            if not (word.isalpha() and word.islower()):
+                return None, text
+            continue
+        if not all(w.isalpha() and w.islower() for w in words[:i]):
+            return None, text
+        _, rest = strip_determiners(" ".join(words[i + 1:]))
+        if rest[:1].isupper():
+            return " ".join(words[:i] + [base]), rest
+        return None, text
+    return None, text
 
 
 def entity_key(surface: str, *, second: bool = False) -> str | None:
@@ -286,17 +321,40 @@ def _lemma(word: str) -> str:
     return simplemma.lemmatize(word, lang="pt").casefold()
 
 
+_KEY_ARTICLES = frozenset("o os um uma uns umas".split())
+"""Articles left out of a relation key (``a``, ``as`` only before another word: at the end they
+may be the preposition ``a``)."""
+
+
+_LEMMATISED = 2
+"""Words of a relation phrase that are lemmatised: the verb and, after an auxiliary, its
+participle (``foi financiada`` -> ``ser financiado``); later words are nouns and prepositions,
+which a lemmatiser without context may read as verbs (``estado`` -> ``estar``)."""
+
+
+def _relation_lemmas(words: list[str]) -> list[str]:
+    lemmas = [_lemma(word) if i < _LEMMATISED else CONTRACTIONS.get(word.casefold(), word)
+              for i, word in enumerate(words)]
+    return [lemma for i, (word, lemma) in enumerate(zip(words, lemmas))
+            if not (word.casefold() in _KEY_ARTICLES
+                    or (word.casefold() in ("a", "as") and i < len(words) - 1))]
+
+
 @lru_cache(maxsize=_CACHE)
 def relation(surface: str, preposition: str | None = None) -> tuple[str, str]:
-    """``(key, label)`` of a relation phrase, with the ``preposition`` moved from its second
-    argument appended unless the phrase already ends with it: ``('nasceu em', None)`` and
-    ``('nasce', 'em')`` -> key ``nascer_em``; labels ``nasceu em``, ``nasce em``."""
+    """``(key, label)`` of a relation phrase, with the words moved from its second argument
+    (``preposition``: ``em``, ``sede em``) appended unless the phrase already ends with them.
+    The key is the lemmas without articles: ``('nasceu em', None)`` and ``('nasce', 'em')`` ->
+    ``nascer_em``, ``('é a capital de', None)`` and ``('é', 'capital de')`` -> ``ser_capital_de``;
+    the label is the phrase as written with the moved words (``nasce em``)."""
     label = _tidy(surface) or surface
     words = label.split(" ")
-    if preposition is not None and _lemma(words[-1]) != preposition:
-        words.append(preposition)
-        label = f"{label} {preposition}"
-    return fold("_".join(_lemma(word) for word in words)), label
+    if preposition is not None:
+        moved = preposition.split(" ")
+        if _relation_lemmas(words[-len(moved):]) != _relation_lemmas(moved):
+            words += moved
+            label = f"{label} {preposition}"
+    return fold("_".join(_relation_lemmas(words)) or label), label
 
 
 def relation_of(rel: str, arg2: str) -> tuple[str, str]:

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyoxigraph import serialize
 
+from . import canonical, sinks
 from .canonical import install_sql_functions, preferred_labels
 from .schema import triple_schema
 from .sinks import (RdfVocabulary, atomic_path, label_triples, networkx_graph, oxigraph_format,
@@ -51,9 +52,10 @@ them, 71 s; ``bench/scale.py outputs --sizes 200000``, docs/batch.md)."""
 _STAMPS = "_outputs.json"
 FRAGMENT_SOURCES = 256
 """Parquet sources per RDF fragment (see ``_plan_fragments``)."""
-GRAPH_FORMAT = "canonical-1"
-"""Part of every fragment's key: a change of the statements written (``ptoie.sinks``,
-``ptoie.canonical``) gets a new value, so caches and stores made by other code are rebuilt."""
+GRAPH_FORMAT = hashlib.sha256(b"".join(Path(module.__file__).read_bytes()
+                                       for module in (canonical, sinks))).hexdigest()[:12]
+"""Part of every fragment's key: the digest of the code that writes the statements
+(``ptoie.canonical``, ``ptoie.sinks``), so caches and stores made by other code are rebuilt."""
 _LABELS = "labels|"
 
 

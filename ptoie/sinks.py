@@ -251,7 +251,7 @@ def _times(first: canonical.Entity, second: canonical.Entity | canonical.Value
            ) -> list[canonical.Value]:
     """The time expressions split off the two arguments."""
     times = [first.time] if first.time else []
-    if isinstance(second, canonical.Entity) and second.time and second.time != first.time:
+    if second.time and second.time != first.time:
         times.append(second.time)
     return times
 
