@@ -42,29 +42,30 @@ from .canonical import install_sql_functions
 from .query import PathLike, QueryError, duckdb_triples, source_name
 from .sinks import atomic_path
 
-DEFAULT_MAX_NODES = 60
+DEFAULT_MAX_NODES = 40
 """Entities drawn by default: their labels stay legible in a 1200 × 800 window."""
 _SENTENCE_CHARS = 600
 
 _OPTIONS: dict[str, Any] = {
     "nodes": {
         "shape": "dot",
-        "scaling": {"min": 10, "max": 40, "label": {"enabled": True, "min": 18, "max": 28}},
+        "scaling": {"min": 10, "max": 40, "label": {"enabled": True, "min": 20, "max": 30,
+                                                                "drawThreshold": 4}},
         "font": {"face": "Helvetica, Arial, sans-serif", "strokeWidth": 4, "strokeColor": "#ffffff"},
         "borderWidth": 1.5,
     },
     "edges": {
         "arrows": {"to": {"enabled": True, "scaleFactor": 0.45}},
         "color": {"color": "#a9b4c2", "highlight": "#d9480f", "hover": "#6c7a89"},
-        "font": {"size": 15, "color": "#7c2d12", "strokeWidth": 4, "strokeColor": "#ffffff",
-                 "align": "middle"},
+        "font": {"size": 20, "color": "#7c2d12", "strokeWidth": 4, "strokeColor": "#ffffff",
+                 "align": "horizontal"},
         "scaling": {"min": 1, "max": 6, "label": {"enabled": False}},
         "smooth": {"type": "dynamic"},
     },
     "physics": {
         "solver": "forceAtlas2Based",
-        "forceAtlas2Based": {"gravitationalConstant": -120, "springLength": 170,
-                             "springConstant": 0.05, "avoidOverlap": 0.8},
+        "forceAtlas2Based": {"gravitationalConstant": -160, "centralGravity": 0.03,
+                             "springLength": 140, "springConstant": 0.06, "avoidOverlap": 1},
         "stabilization": {"iterations": 400, "updateInterval": 50},
     },
     "interaction": {"hover": True, "tooltipDelay": 120, "navigationButtons": False},
