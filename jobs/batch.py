@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
 from ptoie.cli import add_extractor_arguments
-from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES
+from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES, confidence
 
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +61,9 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
                        help="GraphML and node-link JSON only up to this many triples (default: "
                             f"{DEFAULT_MAX_GRAPH_TRIPLES}; they are held in memory)")
+    group.add_argument("--min-confidence", type=confidence, metavar="C",
+                       help="RDF, store, GraphML/JSON and picture hold only triples with confidence "
+                            ">= C (0..1); the Parquet dataset keeps all (default: all; see README)")
     group.add_argument("--errors", type=Path,
                        help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
     group.add_argument("--overwrite", action="store_true",

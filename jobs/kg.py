@@ -18,7 +18,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES, GraphInputError, GraphOutputs, build_graph, parquet_sources
+from ptoie.kg import (DEFAULT_MAX_GRAPH_TRIPLES, GraphInputError, GraphOutputs, build_graph,
+                      confidence, parquet_sources)
 
 EXIT_USAGE = 2
 
@@ -38,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
                         help=f"GraphML / node-link only up to this many triples (default: "
                              f"{DEFAULT_MAX_GRAPH_TRIPLES})")
+    parser.add_argument("--min-confidence", type=confidence, metavar="C",
+                        help="keep only triples with confidence >= C (0..1) in every output; the "
+                             "Parquet input is not changed (default: all)")
     parser.add_argument("--cache", type=Path,
                         help="folder for the RDF fragments and output stamps, reused by reruns "
                              "(default: <out stem>.kgcache/)")
@@ -47,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {name: getattr(args, name) for name in ("graphml", "node_link", "store", "view")}
-    outputs = GraphOutputs.beside(args.out, max_graph_triples=args.max_graph_triples, **overrides)
+    outputs = GraphOutputs.beside(args.out, max_graph_triples=args.max_graph_triples,
+                                  min_confidence=args.min_confidence, **overrides)
     outputs = replace(outputs, **{name: None for name in overrides if getattr(args, "no_" + name)})
     cache = args.cache or args.out.with_name(args.out.stem + ".kgcache")
     try:
@@ -55,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except (GraphInputError, ValueError) as exc:
         print(f"ptoie-kg: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"ptoie-kg: {report.triples} triples")
+    kept = (f" (of {report.rows}: confidence >= {args.min_confidence})"
+            if args.min_confidence is not None else "")
+    print(f"ptoie-kg: {report.triples} triples{kept}")
     for name, path in outputs.named().items():
         if name in report.skipped:
             print(f"  {name:<10} not written: {report.skipped[name]}")

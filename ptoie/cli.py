@@ -182,7 +182,8 @@ def _view(args: argparse.Namespace) -> int:
 
     try:
         paths = kg_paths(args.kg)
-        view = write_graph_view(paths.parquet, args.out or paths.html, max_nodes=args.max_nodes)
+        view = write_graph_view(paths.parquet, args.out or paths.html, max_nodes=args.max_nodes,
+                                min_confidence=args.min_confidence)
     except ValueError as exc:  # QueryError included
         print(f"ptoie view: error: {exc}", file=sys.stderr)
         return 2
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_extract)
 
     from .query import OUTPUT_FORMATS
+    from .kg import confidence
     from .view import DEFAULT_MAX_NODES
 
     sp = sub.add_parser(
@@ -247,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("kg", metavar="KG", help=_KG_HELP)
     vw.add_argument("--out", type=Path, help="the HTML file (default: NAME.html beside the graph)")
     vw.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
-                    help="entities drawn, by degree (default: %(default)s)")
+                    help="entities drawn, the largest connected parts first (default: %(default)s)")
+    vw.add_argument("--min-confidence", type=confidence, metavar="C",
+                    help="draw only triples with confidence >= C (0..1) (default: all)")
     vw.set_defaults(func=_view)
     return parser
 

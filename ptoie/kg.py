@@ -23,6 +23,7 @@ written only up to ``max_graph_triples``:
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import queue
 import threading
@@ -32,12 +33,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pyoxigraph import serialize
 
+from . import canonical, sinks
+from .canonical import install_sql_functions, preferred_labels
 from .schema import triple_schema
-from .sinks import (RdfVocabulary, atomic_path, networkx_graph, oxigraph_format, rdf_format,
-                    write_graphml, write_node_link, write_rdf)
+from .sinks import (RdfVocabulary, atomic_path, label_triples, networkx_graph, oxigraph_format,
+                    rdf_format, write_graphml, write_node_link, write_rdf)
+from .view import write_graph_view
 
 DEFAULT_MAX_GRAPH_TRIPLES = 200_000
 """NetworkX outputs up to this many triples (the graph stage peaked at 722 MB at 200,000 with
@@ -45,6 +52,22 @@ them, 71 s; ``bench/scale.py outputs --sizes 200000``, docs/batch.md)."""
 _STAMPS = "_outputs.json"
 FRAGMENT_SOURCES = 256
 """Parquet sources per RDF fragment (see ``_plan_fragments``)."""
+GRAPH_FORMAT = hashlib.sha256(b"".join(Path(module.__file__).read_bytes()
+                                       for module in (canonical, sinks))).hexdigest()[:12]
+"""Part of every fragment's key: the digest of the code that writes the statements
+(``ptoie.canonical``, ``ptoie.sinks``), so caches and stores made by other code are rebuilt."""
+_LABELS = "labels|"
+
+
+def confidence(value: str) -> float:
+    """A ``--min-confidence`` value: a number from 0 to 1 (an argparse type)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (got {value})")
+    return number
 
 
 class GraphInputError(ValueError):
@@ -120,6 +143,9 @@ class GraphOutputs:
     """The interactive HTML picture of the most connected part of the graph."""
     max_graph_triples: int = DEFAULT_MAX_GRAPH_TRIPLES
     """GraphML and node-link JSON only up to this many triples (NetworkX holds them in memory)."""
+    min_confidence: float | None = None
+    """Only triples whose confidence is known and at least this go into the outputs (the Parquet
+    sources keep every triple); None: all triples."""
 
     @classmethod
     def beside(cls, rdf: Path, **overrides: object) -> GraphOutputs:
@@ -141,7 +167,10 @@ class GraphReport:
     """What :func:`build_graph` did."""
 
     triples: int = 0
-    """Rows of the sources: triples (with their provenance statements) in every output."""
+    """Triples (with their provenance statements) in every output: the rows of the sources at or
+    above ``min_confidence``."""
+    rows: int = 0
+    """Rows of the sources, all of them."""
     counts: dict[str, int] = field(default_factory=dict)
     """Triples found in each output written or kept (store: its ``ptoie:Extraction`` count)."""
     written: list[str] = field(default_factory=list)
@@ -161,39 +190,47 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     background threads while the fragments are serialised (Python), so the stages overlap."""
     vocabulary = vocabulary or RdfVocabulary()
     fmt = rdf_format(outputs.rdf)
+    threshold = outputs.min_confidence
     cache.mkdir(parents=True, exist_ok=True)
     report = GraphReport()
     stamps = _Stamps(cache / _STAMPS)
-    plan = _plan_fragments(sources, cache, fmt)
-    fragments = [fragment.path for fragment in plan]
-    stamps.use(fragments)
+    plan = _plan_fragments(sources, cache, fmt, threshold)
+    cached = all(f.path.exists() and _counts(stamps.rows.get(f.path.name)) for f in plan)
+    stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
     ready: queue.Queue[_Fragment | None] = queue.Queue()
     background: dict[str, _Background] = {}
     if outputs.store is not None:
-        background["store"] = _Background(sync_store, outputs.store, plan, fmt, vocabulary,
-                                          ready=ready.get)
+        background["store"] = _Background(sync_store, outputs.store, plan, fmt,
+                                          vocabulary, ready=ready.get)
     if outputs.view is not None and not stamps.fresh("view", outputs.view):
-        from .view import write_graph_view
-
-        background["view"] = _Background(write_graph_view, list(sources), outputs.view)
+        background["view"] = _Background(write_graph_view, list(sources), outputs.view,
+                                         min_confidence=threshold)
     try:
         for fragment in plan:
-            rows = stamps.rows.get(fragment.path.name) if fragment.path.exists() else None
-            if rows is None:
-                rows = _write_fragment(fragment, fmt, vocabulary)
-            stamps.rows[fragment.path.name] = rows
-            report.triples += rows
+            counts = _counts(stamps.rows.get(fragment.path.name)) if fragment.path.exists() else None
+            if counts is None:
+                counts = _write_fragment(fragment, fmt, vocabulary, threshold)
+            stamps.rows[fragment.path.name] = list(counts)
+            report.triples += counts[0]
+            report.rows += counts[1]
             ready.put(fragment)
+        # after the fragments: their sources are known to be tables of triples by now
+        labels = _labels_fragment(sources, cache, fmt, vocabulary, threshold,
+                                  reuse=stamps.labels if cached else None)
+        ready.put(labels)
     except BaseException:
         ready.put(None)  # the store loader stops; this error, not a background one, is raised
         for task in background.values():
             task.join()
         raise
     ready.put(None)
+    fragments = [fragment.path for fragment in plan] + [labels.path]
+    stamps.labels = labels.path.name
     if report.triples == 0 and "view" in background:  # nothing to draw: the picture says so
         background.pop("view").join()
         outputs.view.unlink(missing_ok=True)  # type: ignore[union-attr]
-        report.skipped["view"] = "the graph is empty"
+        report.skipped["view"] = ("the graph is empty" if report.rows == 0 else
+                                  f"no triple at or above --min-confidence {threshold}")
     results = {name: task.result() for name, task in background.items()}
     _remove_stale_fragments(cache, fragments)
 
@@ -223,7 +260,8 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
                 f"(`ptoie sql`), or raise the limit")
     else:
         stale = {name: path for name, path in wanted.items() if not stamps.fresh(name, path)}
-        graph = networkx_graph(map(read_triples, sources), vocabulary) if stale else None
+        graph = networkx_graph((_kept(read_triples(path), threshold) for path in sources),
+                               vocabulary, entity_labels(sources, threshold)) if stale else None
         for name, path in wanted.items():
             if name in stale:
                 (write_graphml if name == "graphml" else write_node_link)(graph, path)
@@ -279,31 +317,115 @@ class _Fragment:
     """``path|size|mtime`` of each source: what the store records as loaded."""
 
 
-def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str) -> list[_Fragment]:
+def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str,
+                    min_confidence: float | None = None) -> list[_Fragment]:
     """Each group of ``FRAGMENT_SOURCES`` consecutive sources, with the path of its RDF fragment.
 
     Groups, not single sources: the batch job writes many small shards (about 40 rows each), and a
     file per shard would cost more in opens and fsyncs than in serialisation. A group's fragment
     is named after its members' keys; a job's new shards sort after its old ones, so a run that
-    adds shards remakes only the last group and the new ones."""
+    adds shards remakes only the last group and the new ones. A key also holds the confidence
+    threshold and :data:`GRAPH_FORMAT`: another threshold, or other code, is another fragment."""
     extension = ".ttl" if fmt == "turtle" else ".nt"
     plan = []
     for index, first in enumerate(range(0, len(sources), FRAGMENT_SOURCES)):
         group = sources[first:first + FRAGMENT_SOURCES]
-        keys = tuple(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+        keys = tuple(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{min_confidence}|{GRAPH_FORMAT}"
                      for p, st in ((p, p.stat()) for p in group))
         digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
         plan.append(_Fragment(cache / f"fragment-{index:06d}-{digest}{extension}", group, keys))
     return plan
 
 
-def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary) -> int:
-    """Serialise the triples of the fragment's sources to its file (atomically); returns the row
-    count."""
+def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary,
+                    min_confidence: float | None) -> tuple[int, int]:
+    """Serialise the triples of the fragment's sources at or above ``min_confidence`` to its file
+    (atomically); returns the rows written and the rows read."""
     tables = [read_triples(path) for path in fragment.sources]
+    kept = [_kept(table, min_confidence) for table in tables]
     with atomic_path(fragment.path) as tmp, open(tmp, "wb") as out:
-        write_rdf(tables, out, fmt, vocabulary)  # type: ignore[arg-type]
-    return sum(t.num_rows for t in tables)
+        write_rdf(kept, out, fmt, vocabulary)  # type: ignore[arg-type]
+    return sum(t.num_rows for t in kept), sum(t.num_rows for t in tables)
+
+
+def _kept(table: pa.Table, min_confidence: float | None) -> pa.Table:
+    """The rows whose confidence is known and at least ``min_confidence`` (all when None)."""
+    if min_confidence is None:
+        return table
+    return table.filter(pc.greater_equal(table.column("confidence"), min_confidence))
+
+
+def _counts(value: object) -> tuple[int, int] | None:
+    """A fragment's ``[written, read]`` row counts from the stamps file (None if absent)."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(n, int) for n in value):
+        return value[0], value[1]
+    return None
+
+
+# -- labels -----------------------------------------------------------------------------------
+def _label_connection(sources: Sequence[Path], min_confidence: float | None):
+    """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
+    ``min_confidence``) over ``sources`` and the canonical functions installed. The files are
+    read by name (a job's shards share one schema); files of different schemas, which only
+    ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
+    kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
+    con = duckdb.connect()
+    install_sql_functions(con)
+    for options in ("", ", union_by_name = true"):
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT arg1, rel, arg2 FROM "
+                        f"read_parquet([{listing}]{options}){kept}")
+            con.execute("SELECT count(*) FROM triples").fetchall()
+            return con
+        except duckdb.Error:
+            if options:
+                con.close()
+                raise
+    raise AssertionError("unreachable")
+
+
+def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) -> dict[str, str]:
+    """The label of each entity key: its most frequent surface form in ``sources`` (in memory:
+    for the NetworkX outputs, which are bounded by ``max_graph_triples``)."""
+    con = _label_connection(sources, min_confidence)
+    try:
+        entities, _ = preferred_labels(con)
+        return {key: label for key, label, _n in con.execute(entities).fetchall()}
+    finally:
+        con.close()
+
+
+def _labels_fragment(sources: Sequence[Path], cache: Path, fmt: str, vocabulary: RdfVocabulary,
+                     min_confidence: float | None, *, reuse: str | None) -> _Fragment:
+    """The fragment of ``rdfs:label`` statements (:func:`ptoie.sinks.label_triples`): one per
+    entity and relation, its most frequent surface form in all the sources (a DuckDB pass over
+    the Parquet files, rows streamed to the file). Named after its content, keyed ``labels|``
+    + name for the store. ``reuse``: the name of the previous labels fragment, used as it is
+    when it exists (the caller knows that the sources did not change)."""
+    if reuse is not None and (cache / reuse).exists():
+        return _Fragment(cache / reuse, (), (_LABELS + reuse,))
+    extension = ".ttl" if fmt == "turtle" else ".nt"
+    con = _label_connection(sources, min_confidence)
+    draft = cache / f"labels-draft{extension}"
+    digest = hashlib.sha256()
+    try:
+        queries = preferred_labels(con)
+        with atomic_path(draft) as tmp, open(tmp, "wb") as out:
+            for index, query in enumerate(queries):
+                cursor = con.execute(query)
+                while rows := cursor.fetchmany(8192):
+                    pairs = [(key, label) for key, label, _n in rows]
+                    digest.update(repr(pairs).encode())
+                    entities, relations = (pairs, []) if index == 0 else ([], pairs)
+                    serialize(label_triples(entities, relations, vocabulary), out,
+                              oxigraph_format(fmt),  # type: ignore[arg-type]
+                              prefixes=vocabulary.prefixes if fmt == "turtle" else None)
+    finally:
+        con.close()
+    path = cache / f"fragment-labels-{digest.hexdigest()[:20]}{extension}"
+    draft.replace(path)
+    return _Fragment(path, (), (_LABELS + path.name,))
 
 
 def _remove_stale_fragments(cache: Path, fragments: list[Path]) -> None:
@@ -323,8 +445,9 @@ class _Stamps:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = {}
-        self.rows: dict[str, int] = data.get("fragments", {})
+        self.rows: dict[str, list[int]] = data.get("fragments", {})
         self.outputs: dict[str, dict[str, object]] = data.get("outputs", {})
+        self.labels: str | None = data.get("labels")
         self.key = ""
 
     def use(self, fragments: list[Path]) -> None:
@@ -343,7 +466,8 @@ class _Stamps:
 
     def save(self) -> None:
         with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps({"fragments": self.rows, "outputs": self.outputs}, indent=1),
+            tmp.write_text(json.dumps({"fragments": self.rows, "outputs": self.outputs,
+                                       "labels": self.labels}, indent=1),
                            encoding="utf-8")
 
 
@@ -368,7 +492,10 @@ def sync_store(store_dir: Path, plan: Sequence[_Fragment], fmt: str, vocabulary:
     fragment (memory bounded by a fragment); its other sources' statements are loaded again, which
     an RDF store, a set of quads, absorbs. If the store holds a source that is gone or changed, it
     is cleared and reloaded. ``ready()``, when given, returns each fragment in order once its file
-    is written (None: stop). Returns the number of fragments loaded."""
+    is written, then the labels fragment (None: stop). The labels fragment (its key starts with
+    ``labels|``) changes with any source: when the store holds another one, the ``rdfs:label``
+    of every entity and relation is deleted before the new one is loaded. Returns the number of
+    fragments loaded."""
     from pyoxigraph import Literal, Quad, Store
 
     graph, predicate = _bookkeeping(vocabulary)
@@ -376,15 +503,19 @@ def sync_store(store_dir: Path, plan: Sequence[_Fragment], fmt: str, vocabulary:
     loaded_now = 0
     try:
         loaded = {q.object.value for q in store.quads_for_pattern(graph, predicate, None, graph)}
-        if not loaded <= {key for fragment in plan for key in fragment.keys}:
+        old_labels = {key for key in loaded if key.startswith(_LABELS)}
+        if not loaded - old_labels <= {key for fragment in plan for key in fragment.keys}:
             store.clear()
-            loaded = set()
-        for fragment in plan:
-            if ready is not None and ready() is None:
-                break
+            loaded, old_labels = set(), set()
+        for fragment in (iter(ready, None) if ready is not None else plan):
             new = [key for key in fragment.keys if key not in loaded]
             if not new:
                 continue
+            if new[0].startswith(_LABELS) and old_labels:
+                _remove_labels(store, vocabulary)
+                for key in old_labels:
+                    store.remove(Quad(graph, predicate, Literal(key), graph))
+                old_labels = set()
             # A kill during a load leaves statements without their bookkeeping quads: the next
             # call loads the fragment again, and the store keeps one copy of each quad.
             store.bulk_load(path=str(fragment.path), format=oxigraph_format(fmt))
@@ -395,6 +526,14 @@ def sync_store(store_dir: Path, plan: Sequence[_Fragment], fmt: str, vocabulary:
         return loaded_now
     finally:
         del store
+
+
+def _remove_labels(store, vocabulary: RdfVocabulary) -> None:
+    """Delete the ``rdfs:label`` of every entity and relation (a labels fragment's statements)."""
+    label = vocabulary.properties["label"].value
+    kinds = ", ".join(f"<{vocabulary.classes[c].value}>" for c in ("Entity", "Relation"))
+    store.update(f"DELETE {{ ?x <{label}> ?l }} WHERE {{ ?x a ?c ; <{label}> ?l . "
+                 f"FILTER(?c IN ({kinds})) }}")
 
 
 def count_extractions(store_dir: Path, vocabulary: RdfVocabulary) -> int:

@@ -3,9 +3,10 @@
 * :func:`write_parquet_shard` writes one shard atomically (temporary file, fsync, ``os.replace``,
   fsync of the folder): a shard either exists complete or not at all.
 * :class:`RdfVocabulary` mints IRIs with the namespaces and terms of ``schemas/rdf_vocabulary.json``
-  (read at run time); :func:`entity_slug` is the normalisation behind entity and relation IRIs.
+  (read at run time) from the canonical keys of :mod:`ptoie.canonical`.
 * :func:`rdf_triples` turns a table of records into RDF statements (pyoxigraph terms), streamed:
-  every triple plus its reified provenance statement; :func:`write_rdf` serialises them with
+  every triple plus its reified provenance statement; :func:`label_triples` gives entities and
+  relations their ``rdfs:label``; :func:`write_rdf` serialises them with
   pyoxigraph's streaming Turtle / N-Triples writer, a table at a time, never a whole graph in memory.
 * :func:`networkx_graph` builds the NetworkX ``MultiDiGraph`` (entities as nodes, one edge per
   triple) and :func:`write_graphml` / :func:`write_node_link` write it. A NetworkX graph lives in
@@ -19,8 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -30,20 +29,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, Triple, serialize
 
+from . import canonical
 from .schema import rdf_vocabulary, triple_schema
 
 RdfFormatName = Literal["turtle", "nt"]
 RDF_FORMATS: dict[str, RdfFormatName] = {".ttl": "turtle", ".nt": "nt"}
 _OXIGRAPH_FORMATS = {"turtle": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES}
 
-_STRIP = "\"'“”‘’«»()[]{}.,;:!?¿¡ \t\n"
-_SPACES = re.compile(r"\s+")
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = NamedNode(_RDF + "type")
 RDF_STATEMENT = NamedNode(_RDF + "Statement")
 RDF_SUBJECT, RDF_PREDICATE, RDF_OBJECT = (NamedNode(_RDF + p) for p in ("subject", "predicate", "object"))
 XSD_INTEGER, XSD_DOUBLE = NamedNode(_XSD + "integer"), NamedNode(_XSD + "double")
+_LANG = "pt"
 
 
 # -- files ------------------------------------------------------------------------------------
@@ -95,10 +94,10 @@ def iri_segment(text: str, *, keep: str = "-_~") -> str:
 
 
 def entity_slug(surface: str) -> str:
-    """Stable IRI-safe key of a surface form: NFC, lower case, trimmed of surrounding punctuation,
-    whitespace runs as ``_``, then :func:`iri_segment` (``são_paulo``, ``a%2Fb``)."""
-    text = unicodedata.normalize("NFC", surface).lower().strip(_STRIP)
-    return iri_segment(_SPACES.sub("_", text) or "_")
+    """The IRI segment of the entity that the argument ``surface`` names: its canonical key
+    (:func:`ptoie.canonical.subject`: ``O Brasil``, ``do Brasil`` -> ``brasil``) through
+    :func:`iri_segment` (``são paulo`` -> ``sao_paulo``, ``a/b`` -> ``a%2Fb``)."""
+    return iri_segment(canonical.subject(surface).key)
 
 
 def _id_segment(identifier: str) -> str:
@@ -128,10 +127,20 @@ class RdfVocabulary:
         return NamedNode(self.prefixes[prefix] + local)
 
     def entity(self, surface: str) -> NamedNode:
+        """The entity a triple's first argument names (:func:`entity_slug`)."""
         return NamedNode(self._entity_ns + entity_slug(surface))
 
-    def relation(self, surface: str) -> NamedNode:
-        return NamedNode(self._relation_ns + entity_slug(surface))
+    def entity_key(self, key: str) -> NamedNode:
+        """The entity of a canonical key (:class:`ptoie.canonical.Entity`)."""
+        return NamedNode(self._entity_ns + iri_segment(key))
+
+    def relation(self, surface: str, preposition: str | None = None) -> NamedNode:
+        """The relation of a phrase (:func:`ptoie.canonical.relation`: ``nasceu em`` ->
+        ``rel:nascer_em``)."""
+        return self.relation_key(canonical.relation(surface, preposition)[0])
+
+    def relation_key(self, key: str) -> NamedNode:
+        return NamedNode(self._relation_ns + iri_segment(key))
 
     def document(self, doc_id: str) -> NamedNode:
         return NamedNode(self._document_ns + _id_segment(doc_id))
@@ -149,55 +158,84 @@ _RDF_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1",
                 "confidence", "model_id", "doc_url", "doc_title"]
 
 
+def rdf_object(term: canonical.Entity | canonical.Value, vocabulary: RdfVocabulary
+               ) -> NamedNode | RdfLiteral:
+    """The RDF object of a second argument: its entity, or its literal (typed, or ``@pt``)."""
+    if isinstance(term, canonical.Entity):
+        return vocabulary.entity_key(term.key)
+    return _literal(term)
+
+
+def _literal(value: canonical.Value) -> RdfLiteral:
+    if value.datatype is None:
+        return RdfLiteral(value.lexical, language=_LANG)
+    return RdfLiteral(value.lexical, datatype=NamedNode(value.datatype))
+
+
 def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
     """The RDF statements of a table of records, streamed, 4,096 rows at a time.
 
-    Per record: ``<ent:arg1> <rel:rel> <ent:arg2>`` and a reified statement
+    Per record: ``<ent:subject> <rel:relation> <ent:object>`` (or a literal object) with the
+    canonical terms of :mod:`ptoie.canonical`, and a reified statement
     ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
-    ``rdf:subject/predicate/object``, the sentence, sentence id, extraction index, document,
-    confidence (when known) and model. Entities, relations, documents (with their URL and title
-    when the input was a web page) and models are typed and labelled once per table; an RDF store
-    or parser merges the repeats of other tables (an RDF graph is a set).
+    ``rdf:subject/predicate/object``, the parts as written (``ptoie:subjectText``,
+    ``predicateText``, ``objectText``), a literal's ``ptoie:unit``, a time split off an argument
+    (``ptoie:time``), the sentence, sentence id, extraction index, document, confidence (when
+    known) and model. Entities and relations are typed and given each surface form as a
+    ``skos:altLabel`` once per table (their ``rdfs:label``, the most frequent form of the whole
+    graph, comes from :func:`label_triples`); documents (with their URL and title when the input
+    was a web page) and models are typed and labelled. An RDF store or parser merges the repeats
+    of other tables (an RDF graph is a set).
     """
     v = vocabulary
     cls, prop = v.classes, v.properties
-    lang = "pt"
     described: set[str] = set()
-    entity = _memo(v.entity)
-    relation = _memo(v.relation)
+    entity = _memo(v.entity_key)
+    relation = _memo(v.relation_key)
 
-    def describe(node: NamedNode, klass: NamedNode, label: str, language: str | None
-                 ) -> Iterator[Triple]:
+    def describe(node: NamedNode, klass: NamedNode, label: str, language: str | None,
+                 labelled_by: NamedNode) -> Iterator[Triple]:
         key = node.value + "\x00" + label
         if key not in described:
             described.add(key)
             yield Triple(node, RDF_TYPE, klass)
-            yield Triple(node, prop["label"], RdfLiteral(label, language=language))
+            yield Triple(node, labelled_by, RdfLiteral(label, language=language))
 
     for batch in table.select(_RDF_COLUMNS).to_batches(max_chunksize=4096):
         for r in batch.to_pylist():
-            subject, obj = entity(r["arg1"]), entity(r["arg2"])
-            predicate = relation(r["rel"])
+            first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+            relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
+            subject, predicate = entity(first.key), relation(relation_key)
+            obj = rdf_object(second, v)
             statement = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"])
             document, model = v.document(r["doc_id"]), v.model(r["model_id"])
             yield Triple(subject, predicate, obj)
-            yield from describe(subject, cls["Entity"], r["arg1"], lang)
-            yield from describe(obj, cls["Entity"], r["arg2"], lang)
-            yield from describe(predicate, cls["Relation"], r["rel"], lang)
+            yield from describe(subject, cls["Entity"], first.label, _LANG, prop["altLabel"])
+            if isinstance(second, canonical.Entity):
+                yield from describe(obj, cls["Entity"], second.label, _LANG, prop["altLabel"])
+            yield from describe(predicate, cls["Relation"], relation_label, _LANG,
+                                prop["altLabel"])
             if document.value not in described:
-                yield from describe(document, cls["Document"], r["doc_id"], None)
+                yield from describe(document, cls["Document"], r["doc_id"], None, prop["label"])
                 if r["doc_url"]:
                     yield Triple(document, prop["url"], NamedNode(r["doc_url"]))
                 if r["doc_title"]:
                     yield Triple(document, prop["title"], RdfLiteral(r["doc_title"]))
                 described.add(document.value)
-            yield from describe(model, cls["Model"], r["model_id"], None)
+            yield from describe(model, cls["Model"], r["model_id"], None, prop["label"])
             yield Triple(statement, RDF_TYPE, RDF_STATEMENT)
             yield Triple(statement, RDF_TYPE, cls["Extraction"])
             yield Triple(statement, RDF_SUBJECT, subject)
             yield Triple(statement, RDF_PREDICATE, predicate)
             yield Triple(statement, RDF_OBJECT, obj)
-            yield Triple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=lang))
+            for name, column in (("subjectText", "arg1"), ("predicateText", "rel"),
+                                 ("objectText", "arg2")):
+                yield Triple(statement, prop[name], RdfLiteral(r[column], language=_LANG))
+            if isinstance(second, canonical.Value) and second.unit:
+                yield Triple(statement, prop["unit"], RdfLiteral(second.unit))
+            for time in _times(first, second):
+                yield Triple(statement, prop["time"], _literal(time))
+            yield Triple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=_LANG))
             yield Triple(statement, prop["sentenceId"],
                          RdfLiteral(str(r["sentence_id"]), datatype=XSD_INTEGER))
             yield Triple(statement, prop["extractionIndex"],
@@ -209,14 +247,34 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
                              RdfLiteral(repr(float(r["confidence"])), datatype=XSD_DOUBLE))
 
 
+def _times(first: canonical.Entity, second: canonical.Entity | canonical.Value
+           ) -> list[canonical.Value]:
+    """The time expressions split off the two arguments."""
+    times = [first.time] if first.time else []
+    if second.time and second.time != first.time:
+        times.append(second.time)
+    return times
+
+
+def label_triples(entities: Iterable[tuple[str, str]], relations: Iterable[tuple[str, str]],
+                  vocabulary: RdfVocabulary) -> Iterator[Triple]:
+    """``rdfs:label`` of each entity and relation, from ``(key, label)`` pairs (the most frequent
+    surface form of each key: :func:`ptoie.canonical.preferred_labels`)."""
+    label = vocabulary.properties["label"]
+    for key, text in entities:
+        yield Triple(vocabulary.entity_key(key), label, RdfLiteral(text, language=_LANG))
+    for key, text in relations:
+        yield Triple(vocabulary.relation_key(key), label, RdfLiteral(text, language=_LANG))
+
+
 def _memo(mint):
-    """``mint`` with a cache of the table at hand (surface forms repeat across its rows)."""
+    """``mint`` with a cache of the table at hand (keys repeat across its rows)."""
     cache: dict[str, NamedNode] = {}
 
-    def cached(surface: str) -> NamedNode:
-        node = cache.get(surface)
+    def cached(key: str) -> NamedNode:
+        node = cache.get(key)
         if node is None:
-            node = cache[surface] = mint(surface)
+            node = cache[key] = mint(key)
         return node
     return cached
 
@@ -250,27 +308,52 @@ _GRAPH_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1
                   "confidence", "model_id"]
 
 
-def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None = None
-                   ) -> nx.MultiDiGraph:
-    """A node per entity IRI (attribute ``label``: the first surface form seen), an edge per
-    record keyed by its statement IRI, with ``rel``, ``relation`` (IRI), ``confidence`` (absent
-    when unknown), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``."""
+def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None = None,
+                   labels: Mapping[str, str] | None = None) -> nx.MultiDiGraph:
+    """A node per entity IRI (``kind`` ``entity``; ``label``: ``labels[key]`` when given, the
+    most frequent surface form, else the first one seen) and a node per literal object (``kind``
+    ``literal``, keyed ``<statement IRI>#object``, with ``label``, ``datatype`` and ``unit`` when
+    known: a leaf of its statement, never shared, so a number is never a hub); an edge per record
+    keyed by its statement IRI, with ``rel`` (as written), ``relation`` (IRI),
+    ``relation_label``, ``confidence`` (absent when unknown), ``time`` (when split off an
+    argument), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``."""
     v = vocabulary or RdfVocabulary()
+    labels = labels or {}
     graph = nx.MultiDiGraph()
+
+    def add_entity(term: canonical.Entity) -> str:
+        node = v.entity_key(term.key).value
+        if node not in graph:
+            graph.add_node(node, kind="entity", label=labels.get(term.key, term.label))
+        return node
+
     for table in tables:
         for batch in table.select(_GRAPH_COLUMNS).to_batches(max_chunksize=4096):
             for r in batch.to_pylist():
-                subject, obj = v.entity(r["arg1"]).value, v.entity(r["arg2"]).value
-                for node, surface in ((subject, r["arg1"]), (obj, r["arg2"])):
-                    if node not in graph:
-                        graph.add_node(node, label=surface)
-                edge = {"rel": r["rel"], "relation": v.relation(r["rel"]).value,
+                first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+                relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
+                key = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"]).value
+                subject = add_entity(first)
+                if isinstance(second, canonical.Entity):
+                    obj = add_entity(second)
+                else:
+                    obj = key + "#object"
+                    literal = {"kind": "literal", "label": second.lexical}
+                    if second.datatype:
+                        literal["datatype"] = second.datatype
+                    if second.unit:
+                        literal["unit"] = second.unit
+                    graph.add_node(obj, **literal)
+                edge = {"rel": r["rel"], "relation": v.relation_key(relation_key).value,
+                        "relation_label": relation_label,
                         "doc_id": r["doc_id"], "sentence_id": int(r["sentence_id"]),
                         "extraction_index": int(r["extraction_index"]),
                         "sentence": r["sentence"], "model_id": r["model_id"]}
                 if r["confidence"] is not None:
                     edge["confidence"] = float(r["confidence"])
-                key = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"]).value
+                times = _times(first, second)
+                if times:
+                    edge["time"] = " ".join(t.lexical for t in times)
                 graph.add_edge(subject, obj, key=key, **edge)
     return graph
 

@@ -3,12 +3,15 @@
 :func:`write_graph_view` reads the Parquet triples with DuckDB, so memory stays bounded whatever
 the graph's size (a million rows included): only aggregates and the few rows drawn reach Python.
 
-* **Nodes** are entities keyed like their RDF IRIs: :func:`ptoie.sinks.entity_slug` of the surface
-  form. DuckDB counts the triples of each distinct surface form, the slug is computed once per
-  distinct form (a Python function registered in DuckDB), and the counts are summed per slug. The
-  ``max_nodes`` entities of highest degree (triples in which they are subject or object) are drawn,
-  labelled by their most frequent surface form; a node's area grows with its degree.
-* **Edges** join two drawn entities, one per (subject, object, relation slug), labelled by the
+* **Nodes** are entities keyed like their RDF IRIs (:mod:`ptoie.canonical`: ``O Brasil`` and
+  ``do Brasil`` are one node). DuckDB counts the triples of each distinct surface form, the key is
+  computed once per distinct form (Python functions registered in DuckDB), and the counts are
+  summed per key. Numbers, amounts and dates are literals, not nodes: they are listed in the
+  panel of their entity, so they never become hubs. Among the ``20 × max_nodes`` entities of
+  highest degree (triples in which they are subject or object), the connected parts are found
+  and the largest parts are drawn first, each by degree, up to ``max_nodes``; a node is labelled
+  by its most frequent surface form and its area grows with its degree.
+* **Edges** join two drawn entities, one per (subject, object, relation key), labelled by the
   relation's most frequent surface form, wider with more triples. At most ``max_edges`` are
   drawn: every node's strongest edge first, then every node's second strongest, and so on (so
   no drawn entity loses all its edges to the hubs), by number of triples within each round.
@@ -31,31 +34,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .query import PathLike, QueryError, duckdb_triples, source_name
-from .sinks import atomic_path, entity_slug
+import duckdb
+from jinja2 import Environment
+from pyvis.network import Network
 
-DEFAULT_MAX_NODES = 150
+from .canonical import install_sql_functions
+from .query import PathLike, QueryError, duckdb_triples, source_name
+from .sinks import atomic_path
+
+DEFAULT_MAX_NODES = 40
+"""Entities drawn by default: their labels stay legible in a 1200 × 800 window."""
 _SENTENCE_CHARS = 600
 
 _OPTIONS: dict[str, Any] = {
     "nodes": {
         "shape": "dot",
-        "scaling": {"min": 8, "max": 42, "label": {"enabled": True, "min": 13, "max": 22}},
-        "font": {"face": "Helvetica, Arial, sans-serif", "strokeWidth": 3, "strokeColor": "#ffffff"},
+        "scaling": {"min": 10, "max": 40, "label": {"enabled": True, "min": 20, "max": 30,
+                                                                "drawThreshold": 4}},
+        "font": {"face": "Helvetica, Arial, sans-serif", "strokeWidth": 4, "strokeColor": "#ffffff"},
         "borderWidth": 1.5,
     },
     "edges": {
         "arrows": {"to": {"enabled": True, "scaleFactor": 0.45}},
         "color": {"color": "#a9b4c2", "highlight": "#d9480f", "hover": "#6c7a89"},
-        "font": {"size": 11, "color": "#44505c", "strokeWidth": 3, "strokeColor": "#ffffff",
+        "font": {"size": 20, "color": "#7c2d12", "strokeWidth": 4, "strokeColor": "#ffffff",
                  "align": "horizontal"},
         "scaling": {"min": 1, "max": 6, "label": {"enabled": False}},
         "smooth": {"type": "dynamic"},
     },
     "physics": {
         "solver": "forceAtlas2Based",
-        "forceAtlas2Based": {"gravitationalConstant": -70, "springLength": 110,
-                             "springConstant": 0.06, "avoidOverlap": 0.5},
+        "forceAtlas2Based": {"gravitationalConstant": -160, "centralGravity": 0.03,
+                             "springLength": 140, "springConstant": 0.06, "avoidOverlap": 1},
         "stabilization": {"iterations": 400, "updateInterval": 50},
     },
     "interaction": {"hover": True, "tooltipDelay": 120, "navigationButtons": False},
@@ -85,27 +95,25 @@ class GraphView:
 
 
 def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike, *,
-                     max_nodes: int = DEFAULT_MAX_NODES, max_edges: int = 600,
-                     triples_per_node: int = 25, title: str | None = None) -> GraphView:
-    """Write the interactive picture of the ``max_nodes`` best-connected entities of the triples
-    in ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
-    (atomically: a complete page or none). See the module doc for what is drawn.
+                     max_nodes: int = DEFAULT_MAX_NODES, max_edges: int = 300,
+                     triples_per_node: int = 25, title: str | None = None,
+                     min_confidence: float | None = None) -> GraphView:
+    """Write the interactive picture of the largest connected parts of the triples in
+    ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
+    (atomically: a complete page or none); with ``min_confidence``, only the triples whose
+    confidence is known and at least that. See the module doc for what is drawn.
 
     Raises ``ValueError`` (a :class:`~ptoie.query.QueryError`, one line) when there are no triples
     (no Parquet shard, or shards without rows) or the files are not tables of triples.
     """
-    import duckdb
-    from jinja2 import Environment
-    from pyvis.network import Network
-
     for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges),
                         ("triples_per_node", triples_per_node)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1 (got {value})")
     html_path = Path(html_path)
-    con = duckdb_triples(parquet)
+    con = duckdb_triples(parquet, min_confidence=min_confidence)
     try:
-        con.create_function("ptoie_slug", entity_slug, ["VARCHAR"], "VARCHAR", side_effects=False)
+        install_sql_functions(con)
         nodes, edges, details, totals = _select(con, max_nodes, max_edges, triples_per_node)
     except duckdb.Error as exc:
         raise QueryError(f"{source_name(parquet)}: cannot read the triples: "
@@ -114,10 +122,12 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
         con.close()
     triples, entities, edges_total = totals
     if not nodes:
-        raise QueryError(f"{source_name(parquet)}: the graph is empty (no triples), nothing to draw")
+        kept = "" if min_confidence is None else f" at or above --min-confidence {min_confidence}"
+        raise QueryError(f"{source_name(parquet)}: the graph is empty (no triples{kept}), "
+                         f"nothing to draw")
 
     net = Network(directed=True)  # its records only: the page is _TEMPLATE (see the module doc)
-    for key, label, degree in nodes:
+    for key, label, degree, component in nodes:
         net.add_node(key, label=label, value=math.sqrt(degree), color=_NODE_COLOR,  # area ~ degree
                      title=f"{label}\n{degree} triple{'s' if degree != 1 else ''}")
     for src, dst, label, n in edges:
@@ -126,8 +136,11 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     node_records, edge_records, *_ = net.get_network_data()
 
     title = title or "ptoie knowledge graph"
-    summary = (f"{len(nodes):,} of {entities:,} entities (the most connected), "
-               f"{len(edges):,} of {edges_total:,} links among them; {triples:,} triples in all")
+    parts = len({node[3] for node in nodes})
+    kept = "" if min_confidence is None else f" (confidence ≥ {min_confidence})"
+    summary = (f"{len(nodes):,} of {entities:,} entities in the {parts:,} largest connected "
+               f"part{'s' if parts != 1 else ''}, {len(edges):,} of {edges_total:,} links among "
+               f"them; {triples:,} triples in all{kept}. Numbers and dates are in the panel.")
     env = Environment(autoescape=True)
     env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
     vis_js, vis_css = _vis_network()
@@ -140,37 +153,89 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
                      triples=triples)
 
 
+_POOL = 20
+"""Entities of highest degree, per drawn node, among which the connected parts are found."""
+
+
+def _components(keys: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The connected component of each key (union-find over ``pairs``): its representative."""
+    parent = {key: key for key in keys}
+
+    def root(key: str) -> str:
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    for a, b in pairs:
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    return {key: root(key) for key in keys}
+
+
 def _select(con, max_nodes: int, max_edges: int, per_node: int):
     """The drawn nodes, edges and node details, and the totals, from the ``triples`` view."""
     columns = {row[0] for row in con.execute("DESCRIBE triples").fetchall()}
     optional = {c: (f"t.{c}" if c in columns else f"NULL AS {c}")
                 for c in ("confidence", "doc_title", "doc_url")}
+    # a surface form as subject and as object may differ (a literal object has no key)
     con.execute("""
         CREATE TEMP TABLE surface AS
-        SELECT s AS surface, ptoie_slug(s) AS key, n FROM (
-            SELECT s, sum(n) AS n FROM (
-                SELECT arg1 AS s, count(*) AS n FROM triples GROUP BY arg1
-                UNION ALL
-                SELECT arg2 AS s, count(*) AS n FROM triples GROUP BY arg2)
-            GROUP BY s)""")
+        SELECT s AS surface, second,
+               CASE WHEN second THEN ptoie_object_key(s) ELSE ptoie_subject_key(s) END AS key,
+               CASE WHEN second THEN ptoie_object_label(s) ELSE ptoie_subject_label(s) END AS label,
+               n
+        FROM (SELECT arg1 AS s, false AS second, count(*) AS n FROM triples GROUP BY arg1
+              UNION ALL
+              SELECT arg2 AS s, true AS second, count(*) AS n FROM triples GROUP BY arg2)""")
+    con.execute("DELETE FROM surface WHERE key IS NULL")
     [(triples,)] = con.execute("SELECT count(*) FROM triples").fetchall()
     [(entities,)] = con.execute("SELECT count(DISTINCT key) FROM surface").fetchall()
     con.execute("""
-        CREATE TEMP TABLE top AS
-        SELECT key, sum(n)::BIGINT AS degree, first(surface ORDER BY n DESC, surface) AS label
-        FROM surface GROUP BY key ORDER BY degree DESC, key LIMIT ?""", [max_nodes])
+        CREATE TEMP TABLE pool AS
+        SELECT key, sum(n)::BIGINT AS degree, first(label ORDER BY n DESC, label) AS label
+        FROM (SELECT key, label, sum(n) AS n FROM surface GROUP BY key, label)
+        GROUP BY key ORDER BY degree DESC, key LIMIT ?""", [max_nodes * _POOL])
+    con.execute("CREATE TEMP TABLE pool_surface AS "
+                "SELECT surface, second, key FROM surface JOIN pool USING (key)")
+    pool = con.execute("SELECT key, label, degree FROM pool").fetchall()
+    pairs = con.execute("""
+        SELECT DISTINCT a.key, b.key
+        FROM triples t JOIN pool_surface a ON t.arg1 = a.surface AND NOT a.second
+                       JOIN pool_surface b ON t.arg2 = b.surface AND b.second""").fetchall()
+    component = _components([key for key, _, _ in pool], pairs)
+    size, weight = {}, {}
+    for key, _, degree in pool:
+        size[component[key]] = size.get(component[key], 0) + 1
+        weight[component[key]] = weight.get(component[key], 0) + degree
+    # the largest parts first (then the better connected), each part by degree
+    ranked = sorted(pool, key=lambda row: (-size[component[row[0]]], -weight[component[row[0]]],
+                                           component[row[0]], -row[2], row[0]))[:max_nodes]
+    parts = {}
+    nodes = [(key, label, degree, parts.setdefault(component[key], len(parts)))
+             for key, label, degree in ranked]
+    con.execute("CREATE TEMP TABLE top (key VARCHAR, label VARCHAR, degree BIGINT)")
+    if nodes:
+        con.executemany("INSERT INTO top VALUES (?, ?, ?)", [row[:3] for row in nodes])
     con.execute("CREATE TEMP TABLE top_surface AS "
-                "SELECT surface, key FROM surface JOIN top USING (key)")
-    nodes = con.execute("SELECT key, label, degree FROM top ORDER BY degree DESC, key").fetchall()
+                "SELECT surface, second, key FROM surface JOIN top USING (key)")
     edge_rows = con.execute("""
         WITH raw AS (
-            SELECT a.key AS src, b.key AS dst, t.rel, count(*) AS n
-            FROM triples t JOIN top_surface a ON t.arg1 = a.surface
-                           JOIN top_surface b ON t.arg2 = b.surface
+            SELECT a.key AS src, b.key AS dst, t.rel, t.arg2, count(*) AS n
+            FROM triples t JOIN top_surface a ON t.arg1 = a.surface AND NOT a.second
+                           JOIN top_surface b ON t.arg2 = b.surface AND b.second
             GROUP BY ALL),
+        phrased AS (
+            SELECT src, dst, n,
+                   ptoie_relation_key(rel, ptoie_object_preposition(arg2)) AS rel_key,
+                   ptoie_relation_label(rel, ptoie_object_preposition(arg2)) AS rel_label
+            FROM raw),
         merged AS (
-            SELECT src, dst, first(rel ORDER BY n DESC, rel) AS label, sum(n)::BIGINT AS n
-            FROM (SELECT *, ptoie_slug(rel) AS rel_key FROM raw) GROUP BY src, dst, rel_key)
+            SELECT src, dst, first(rel_label ORDER BY n DESC, rel_label) AS label,
+                   sum(n)::BIGINT AS n
+            FROM (SELECT src, dst, rel_key, rel_label, sum(n) AS n FROM phrased GROUP BY ALL)
+            GROUP BY src, dst, rel_key)
         SELECT src, dst, label, n, count(*) OVER () AS total FROM merged
         ORDER BY least(row_number() OVER (PARTITION BY src ORDER BY n DESC, dst, label),
                        row_number() OVER (PARTITION BY dst ORDER BY n DESC, src, label)),
@@ -184,10 +249,12 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
     # the hits); best = most confident, then by document, sentence and index (deterministic).
     rows = con.execute(f"""
         WITH hits AS (
-            SELECT k.key, {picked} FROM triples t JOIN top_surface k ON t.arg1 = k.surface
+            SELECT k.key, {picked} FROM triples t
+                JOIN top_surface k ON t.arg1 = k.surface AND NOT k.second
             UNION ALL
-            SELECT k.key, {picked} FROM triples t JOIN top_surface k ON t.arg2 = k.surface
-                LEFT JOIN top_surface a ON t.arg1 = a.surface
+            SELECT k.key, {picked} FROM triples t
+                JOIN top_surface k ON t.arg2 = k.surface AND k.second
+                LEFT JOIN top_surface a ON t.arg1 = a.surface AND NOT a.second
             WHERE a.key IS DISTINCT FROM k.key)  -- a loop is listed once
         SELECT key, min_by(
             struct_pack(arg1 := arg1, rel := rel, arg2 := arg2, sentence := sentence,
@@ -198,7 +265,7 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
         FROM hits GROUP BY key""", [per_node]).fetchall()
     details: dict[str, dict[str, Any]] = {
         key: {"label": label, "degree": degree, "count": 0, "triples": []}
-        for key, label, degree in nodes}
+        for key, label, degree, _ in nodes}
     for key, best, count in rows:
         details[key]["count"] = count  # its triples (degree counts a loop twice)
         for t in best:

@@ -10,7 +10,7 @@
 #           segment of its IRI (default: none selected)
 #
 # Environment: CHROMIUM (the browser; default the first of chromium, chromium-browser,
-# google-chrome on PATH), MAX_NODES (entities drawn, default 60), SIZE (window, default 1200,800),
+# google-chrome on PATH), MAX_NODES (entities drawn, default 40), SIZE (window, default 1200,800),
 # WAIT_MS (virtual time for vis-network's layout to settle, default 5000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-.venv/bin/ptoie view "$kg" --out "$work/kg.html" --max-nodes "${MAX_NODES:-60}"
+.venv/bin/ptoie view "$kg" --out "$work/kg.html" --max-nodes "${MAX_NODES:-40}"
 mkdir -p "$(dirname "$png")"
 # --virtual-time-budget lets the page's timers (the physics simulation) run before the shot;
 # the other flags keep Chromium from reaching the network or keeping state.

@@ -49,7 +49,8 @@ def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatc
     assert statements(outputs.rdf) == 6                      # rdflib reads the concatenated Turtle
     assert count_extractions(outputs.store, RdfVocabulary()) == 6
     assert "Machado de Assis" in outputs.view.read_text(encoding="utf-8")
-    assert len(list(cache.glob("fragment-*.ttl"))) == 2      # 3 shards, 2 per fragment
+    assert len(list(cache.glob("fragment-0*.ttl"))) == 2     # 3 shards, 2 per fragment
+    assert len(list(cache.glob("fragment-labels-*.ttl"))) == 1  # and the labels
 
     again = build_graph(sources, outputs, cache=cache)
     assert again.written == [] and sorted(again.unchanged) == sorted(report.written)
@@ -61,13 +62,14 @@ def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatc
     monkeypatch.setattr(Store, "bulk_load", lambda self, **kw: (loads.append(kw["path"]), real(self, **kw))[1])
     third = build_graph(sources, outputs, cache=cache)
     assert third.triples == 7 and third.counts["store"] == 7 and statements(outputs.rdf) == 7
-    assert [p.rsplit("/", 1)[1][:15] for p in loads] == ["fragment-000001"]  # the last group only
+    # the last group only, and the labels (a new entity)
+    assert [p.rsplit("/", 1)[1][:15] for p in loads] == ["fragment-000001", "fragment-labels"]
 
     # a source rewritten with fewer rows: the store drops what is gone (cleared and reloaded)
     shard(data, "part-0.parquet", [(0, PEOPLE[0])])
     fourth = build_graph(sources, outputs, cache=cache)
     assert fourth.triples == 6 and fourth.counts["store"] == 6 and statements(outputs.rdf) == 6
-    assert len(list(cache.glob("fragment-*.ttl"))) == 2      # stale fragments removed
+    assert len(list(cache.glob("fragment-*.ttl"))) == 3      # stale fragments removed
 
 
 def test_networkx_outputs_stop_at_the_bound_with_a_reason(tmp_path):

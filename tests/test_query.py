@@ -134,18 +134,18 @@ def test_sparql_default_graph_holds_only_the_knowledge_graph(kg):
 
 def test_sparql_relations_of_an_entity_as_csv(kg, capsys):
     query = """SELECT ?relation ?object WHERE {
-                 ent:machado_de_assis ?p ?o . ?p rdfs:label ?relation . ?o rdfs:label ?object
+                 ent:machado_de_assis ?p ?o . ?p skos:altLabel ?relation . ?o skos:altLabel ?object
                } ORDER BY ?relation ?object"""
     code, out, err = run(capsys, "sparql", str(kg.parent / "kg.oxigraph"), query, "--format", "csv")
     assert (code, err) == (0, "")
     assert list(csv.reader(io.StringIO(out))) == [
-        ["relation", "object"], ["escreveu", "Dom Casmurro"], ["escreveu", "um romance"],
+        ["relation", "object"], ["escreveu", "Dom Casmurro"], ["escreveu", "romance"],
         ["nasceu em", "Rio de Janeiro"]]
 
 
 def test_sparql_provenance_iris_in_csv_and_compact_in_table(kg, capsys, monkeypatch):
     query = """SELECT ?x ?doc ?url ?confidence WHERE {
-                 ?x rdf:subject ent:são_paulo ; prov:wasDerivedFrom ?doc ; ptoie:confidence ?confidence .
+                 ?x rdf:subject ent:sao_paulo ; prov:wasDerivedFrom ?doc ; ptoie:confidence ?confidence .
                  OPTIONAL { ?doc schema:url ?url } }"""
     _, out, _ = run(capsys, "sparql", str(kg), query, "--format", "json")
     [row] = json.loads(out)

@@ -65,17 +65,21 @@ def test_view_draws_the_most_connected_entities(shards, tmp_path):
     html = html_path.read_text(encoding="utf-8")
     nodes = page_data(html, "NODES")
     assert (view.nodes, view.triples, view.entities) == (3, len(TRIPLES), 9)
-    # keyed like the RDF entity IRIs; the two surface forms of Machado are one node
+    # keyed like the RDF entity IRIs; the two surface forms of Machado are one node. The largest
+    # connected part (Machado, Lisboa, Portugal, ...: 6 entities) is drawn first: Portugal, not
+    # Brasil (also of degree 2, in a part of 3 entities)
     assert [(n["id"], n["label"], n["title"]) for n in nodes] == [
         (entity_slug("Machado de Assis"), "Machado de Assis", "Machado de Assis\n4 triples"),
         (entity_slug("Lisboa"), "Lisboa", "Lisboa\n3 triples"),
-        (entity_slug("Brasil"), "Brasil", "Brasil\n2 triples")]  # Brasil before Portugal: by key
+        (entity_slug("Portugal"), "Portugal", "Portugal\n2 triples")]
     assert [n["value"] ** 2 for n in nodes] == pytest.approx([4, 3, 2])  # area ~ degree
-    for label in ("Machado de Assis", "Lisboa", "Brasil"):
+    for label in ("Machado de Assis", "Lisboa", "Portugal"):
         assert f'"label": "{label}"' in html  # Portuguese text kept as UTF-8
     edges = page_data(html, "EDGES")
-    # only the edges between drawn nodes, labelled by the relation as written
-    assert [(e["from"], e["to"], e["label"], e["title"]) for e in edges] == [
+    # only the edges between drawn nodes, one per relation key, labelled as written
+    assert sorted((e["from"], e["to"], e["label"], e["title"]) for e in edges) == [
+        ("lisboa", "portugal", "fica em", "fica em (1 triple)"),
+        ("lisboa", "portugal", "é a capital de", "é a capital de (1 triple)"),
         (entity_slug("Machado de Assis"), "lisboa", "Escreveu", "Escreveu (1 triple)")]
 
 

@@ -70,6 +70,9 @@ class BatchConfig:
     max_graph_triples: int = DEFAULT_MAX_GRAPH_TRIPLES
     """GraphML and node-link JSON are written up to this many triples (NetworkX holds the graph
     in memory); above it they are skipped with a message pointing to the Parquet edge list."""
+    min_confidence: float | None = None
+    """RDF, store, NetworkX outputs and picture hold only the triples whose confidence is known and
+    at least this; the Parquet dataset keeps every triple. None: all."""
     errors: Path | None = None
     """Errors JSONL of this run; default ``<out stem>.errors.jsonl``."""
     overwrite: bool = False
@@ -135,7 +138,8 @@ class BatchConfig:
         """The graph files built from the shards (``ptoie.kg``)."""
         return GraphOutputs.beside(self.out, store=self.store, graphml=self.graphml,
                                    node_link=self.node_link, view=self.view,
-                                   max_graph_triples=self.max_graph_triples)
+                                   max_graph_triples=self.max_graph_triples,
+                                   min_confidence=self.min_confidence)
 
     @property
     def errors_path(self) -> Path:
@@ -182,6 +186,8 @@ class BatchConfig:
                                  f"0 = the paper's decoding (got {self.end_bias})"),
             (self.max_graph_triples >= 0,
              f"--max-graph-triples must be >= 0 (got {self.max_graph_triples})"),
+            (self.min_confidence is None or 0 <= self.min_confidence <= 1,
+             f"--min-confidence must be between 0 and 1 (got {self.min_confidence})"),
             (self.threads_per_worker >= 1,
              f"--threads-per-worker must be >= 1 (got {self.threads_per_worker})"),
             (self.gpus_per_worker >= 0, f"--gpus-per-worker must be >= 0 (got {self.gpus_per_worker})"),

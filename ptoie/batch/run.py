@@ -188,10 +188,10 @@ def _write_outputs(config: BatchConfig, store: ShardStore, summary: BatchSummary
     (``ptoie.kg``): what did not change is not rewritten."""
     outputs = config.graph_outputs
     report = build_graph(store.current_shards(), outputs, cache=store.directory / "_kg")
-    summary.triples_total = report.triples
+    summary.triples_total = report.rows
     summary.outputs = {"parquet": f"{config.parquet_path}/"} | {
         name: str(path) + ("/" if name == "store" else "")
         for name, path in outputs.named().items() if name not in report.skipped}
     summary.outputs["errors"] = str(config.errors_path)
-    summary.counts = {"parquet": report.triples} | report.counts
+    summary.counts = {"parquet": report.rows} | report.counts
     summary.skipped_outputs = report.skipped
