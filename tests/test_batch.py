@@ -223,6 +223,75 @@ def test_bad_input_is_skipped_recorded_and_exits_3(tmp_path, capsys):
     assert run_batch(config, pool_factory=fake_pool).documents_processed == 1
 
 
+def test_bad_input_at_the_door_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
+    out = tmp_path / "out" / "kg.ttl"
+    assert main([str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == f"ptoie-batch: error: {tmp_path / 'nowhere'}: no such file or directory"
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("notes.md", "paper.pdf", "sheet.xlsx"):
+        (docs / name).write_text("Lisboa fica em Portugal.", encoding="utf-8")
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    for argv in ([str(docs), "--out", str(out)], [str(docs), "--out", str(out), "--dry-run"]):
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"ptoie-batch: error: no document to extract in {docs}: 1 skipped "
+                               f"(1 empty; first: {docs / 'empty.txt'}: empty document")
+        assert ("3 files of types not read: " + ", ".join(
+            str(docs / n) for n in ("notes.md", "paper.pdf", "sheet.xlsx"))) in line
+        assert line.endswith("reads .txt, .jsonl, .parquet, .html/.htm or .warc (optionally .gz)")
+    assert not out.parent.exists()  # no Parquet, RDF, store, graph or errors file
+
+
+ENGLISH = ("The European Central Bank raised interest rates again on Thursday. Markets had "
+           "expected the decision.")
+SPANISH = ("El Banco Central Europeo subió los tipos de interés el jueves. Los mercados ya "
+           "esperaban la decisión.")
+
+
+def test_other_languages_are_skipped_and_recorded_and_ignored_files_named(tmp_path):
+    corpus = write_corpus(tmp_path)
+    (corpus / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    (corpus / "es.txt").write_text(SPANISH, encoding="utf-8")
+    (corpus / "README.md").write_text("# notes", encoding="utf-8")
+    config = make_config(tmp_path, corpus)
+    summary = run_batch(config, pool_factory=fake_pool)
+    assert summary.exit_code == EXIT_SKIPPED
+    assert (summary.documents_processed, summary.documents_skipped) == (7, 2)  # Portuguese only
+    records = [json.loads(line) for line in config.errors_path.read_text().splitlines()]
+    assert [(Path(r["source"]).name, r["kind"]) for r in records] == [("en.txt", "language"),
+                                                                      ("es.txt", "language")]
+    assert "reads as 'en'" in records[0]["message"] and "--languages pt,en" in records[0]["message"]
+    assert "reads as 'es'" in records[1]["message"]
+    assert summary.ignored == f"1 file of types not read: {corpus / 'README.md'}"
+    assert f"ignored    1 file of types not read: {corpus / 'README.md'}" in summary.render()
+    assert not {r[0] for r in triple_rows(config)} & {"en.txt", "es.txt"}
+
+    other = run_batch(replace(config, languages=("pt", "en")), pool_factory=fake_pool)
+    assert (other.documents_processed, other.documents_skipped) == (1, 1)  # en.txt extracted
+    everything = run_batch(replace(config, languages=None), pool_factory=fake_pool)
+    assert (everything.documents_processed, everything.exit_code) == (1, EXIT_OK)
+    assert {"en.txt", "es.txt"} <= {r[0] for r in triple_rows(config)}
+
+
+def test_a_batch_that_raises_is_retried_document_by_document(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    lines = [{"id": "ok-1", "text": "Lisboa fica em Portugal."},
+             {"id": "boom", "text": "Isto vai EXPLODE agora."},
+             {"id": "ok-2", "text": "Braga fica no Minho."}]
+    (corpus / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    config = make_config(tmp_path, corpus, batch_sentences=10)   # one batch of three documents
+    summary = run_batch(config, pool_factory=fake_pool)
+    assert (summary.exit_code, summary.documents_processed, summary.documents_skipped) == (
+        EXIT_SKIPPED, 2, 1)
+    [record] = [json.loads(line) for line in config.errors_path.read_text().splitlines()]
+    assert (record["doc_id"], record["kind"]) == ("boom", "extraction_failed")
+    assert {r[0] for r in triple_rows(config)} == {"ok-1", "ok-2"}
+
+
 def test_dry_run_counts_without_a_model_and_limit(tmp_path):
     corpus = write_corpus(tmp_path)
     config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")

@@ -30,10 +30,11 @@ from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documen
 from .report import BatchSummary
 from .run import run_batch
 from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import (DocumentResult, ExtractorWorker, InProcessWorkerPool, RayWorkerPool,
-                      WorkerPool, size_workers)
+from .workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
+                      FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
+                      WorkersLostError, size_workers)
 
-__all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
+__all__ = ["MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
            "BatchUsageError", "DocumentResult", "DocumentTask", "ExtractorWorker",
            "InProcessWorkerPool", "ManifestEntry", "OutputLock", "PreparedDocument",
            "RayWorkerPool", "ShardStore", "WorkerPool", "group_batches", "prepare_documents",

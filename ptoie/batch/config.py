@@ -53,6 +53,9 @@ class BatchConfig:
     "skip": skip and record the whole sentence."""
     limit: int | None = None
     """Process only the first N documents of the corpus (finished ones included)."""
+    languages: tuple[str, ...] | None = ("pt",)
+    """Documents found to be in another language are skipped and recorded
+    (:class:`ptoie.language.LanguageFilter`); None: every document is extracted."""
 
     # outputs
     out: Path
@@ -176,6 +179,8 @@ class BatchConfig:
         """Raise :class:`BatchUsageError` naming the flag to fix."""
         checks = [
             (bool(self.inputs), "give at least one input file or directory"),
+            (self.languages is None or bool(self.languages),
+             "--languages needs at least one language code, or any"),
             (self.workers == "auto" or (isinstance(self.workers, int) and self.workers >= 1),
              f"--workers must be auto or >= 1 (got {self.workers})"),
             (self.end_bias <= 0, f"--end-bias must be <= 0: it only turns an end into a new line, "
@@ -200,5 +205,8 @@ class BatchConfig:
             rdf_format(self.out)
         except ValueError as exc:
             raise BatchUsageError(f"--out {exc}") from None
+        for path in self.inputs:
+            if not path.exists():
+                raise BatchUsageError(f"{path}: no such file or directory")
         if self.parquet_path.exists() and not self.parquet_path.is_dir():
             raise BatchUsageError(f"--parquet {self.parquet_path} exists and is not a directory")
