@@ -21,7 +21,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+from ptoie.batch import (EXIT_STOPPED, EXIT_USAGE, BatchConfig, BatchStoppedError,
+                         BatchUsageError, run_batch)
 from ptoie.cli import add_extractor_arguments
 from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES
 
@@ -134,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     except BatchUsageError as exc:
         print(f"ptoie-batch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BatchStoppedError as exc:
+        print(f"ptoie-batch: error: {exc}", file=sys.stderr)
+        return EXIT_STOPPED
     print(summary.render())
     return summary.exit_code
 

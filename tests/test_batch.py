@@ -292,6 +292,58 @@ def test_a_batch_that_raises_is_retried_document_by_document(tmp_path):
     assert {r[0] for r in triple_rows(config)} == {"ok-1", "ok-2"}
 
 
+def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outputs(
+        tmp_path, monkeypatch, capsys):
+    """ENOSPC injected into the second shard write (half the shard written) and into a manifest
+    append (half the lines written): each stops the job with exit 4 and one line, leaving no
+    temporary shard, no unreferenced shard and no partial manifest line; a rerun completes."""
+    import errno
+
+    import ptoie.batch.store as store_module
+    import ptoie.sinks as sinks
+
+    corpus = write_corpus(tmp_path)
+    clean = make_config(tmp_path / "clean", corpus)
+    run_batch(clean, pool_factory=fake_pool)
+    full = make_config(tmp_path / "full", corpus)
+    argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
+            "--batch-sentences", "3", "--progress", "never"]
+    monkeypatch.setattr("jobs.batch.run_batch", lambda config: run_batch(config, pool_factory=fake_pool))
+    real_write_table, real_write = sinks.pq.write_table, os.write
+    calls = []
+
+    def write_half_then_fail(table, where, **kwargs):
+        calls.append(where)
+        if len(calls) == 2:
+            Path(where).write_bytes(b"PAR1" + b"\0" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+        return real_write_table(table, where, **kwargs)
+
+    def append_half_then_fail(fd, data):
+        if data.startswith(b'{"doc_id"') and data.count(b"\n") > 1:
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    for inject in ((sinks.pq, "write_table", write_half_then_fail),
+                   (store_module.os, "write", append_half_then_fail)):
+        with monkeypatch.context() as patch:
+            patch.setattr(*inject)
+            assert main(argv) == 4
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("ptoie-batch: error: stopped storing extracted triples: No space "
+                               "left on device") and "rerun the same command to resume" in line
+        files = sorted(p.name for p in full.parquet_path.iterdir())
+        assert not [f for f in files if f.startswith(".")]            # no temporary shard
+        lines = (full.parquet_path / ShardStore.MANIFEST).read_bytes().decode().splitlines(True)
+        assert all(line.endswith("\n") for line in lines)            # no partial line
+        referenced = {json.loads(line)["shard"] for line in lines}
+        assert {f for f in files if f.startswith("part-")} == referenced  # no orphan shard
+    assert main(argv) == 0
+    assert triple_rows(full) == triple_rows(clean) and manifest(full) == manifest(clean)
+    assert output_counts(full) == output_counts(clean)
+
+
 def test_dry_run_counts_without_a_model_and_limit(tmp_path):
     corpus = write_corpus(tmp_path)
     config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")

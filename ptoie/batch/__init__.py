@@ -25,7 +25,8 @@ Flow (one way), a module per stage::
   in the errors file; the exit status is 3 when documents were skipped.
 """
 
-from .config import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, BatchConfig, BatchUsageError
+from .config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
+                     BatchStoppedError, BatchUsageError)
 from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from .report import BatchSummary
 from .run import run_batch
@@ -34,7 +35,7 @@ from .workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorke
                       FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
                       WorkersLostError, size_workers)
 
-__all__ = ["MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
+__all__ = ["EXIT_STOPPED", "BatchStoppedError", "MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
            "BatchUsageError", "DocumentResult", "DocumentTask", "ExtractorWorker",
            "InProcessWorkerPool", "ManifestEntry", "OutputLock", "PreparedDocument",
            "RayWorkerPool", "ShardStore", "WorkerPool", "group_batches", "prepare_documents",

@@ -23,11 +23,20 @@ EXIT_USAGE = 2
 EXIT_SKIPPED = 3
 """The job completed, but some documents (or files) were skipped; see the errors file."""
 
+EXIT_STOPPED = 4
+"""The job stopped: it could not write its output (a full disk, another I/O error) or lost every
+worker. Finished documents are kept; rerun the same command once fixed."""
+
 ProgressMode = Literal["auto", "always", "never"]
 
 
 class BatchUsageError(ValueError):
     """A configuration the job cannot run with; the message says what to change."""
+
+
+class BatchStoppedError(RuntimeError):
+    """The job stopped before the end (:data:`EXIT_STOPPED`); the message says why and that a
+    rerun resumes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 from ..corpus import READ_TYPES, CorpusProblem
 from ..kg import build_graph
 from ..sinks import records_table
-from .config import BatchConfig, BatchUsageError
+from .config import BatchConfig, BatchStoppedError, BatchUsageError
 from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from .report import BatchSummary, ErrorLog, IgnoredFiles, Progress
 from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool
+from .workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool, WorkersLostError
 
 
 def check_corpus(config: BatchConfig) -> None:
@@ -72,8 +72,10 @@ def _echo(line: str) -> None:
 
 def run_batch(config: BatchConfig, *,
               pool_factory: Callable[..., WorkerPool] | None = None) -> BatchSummary:
-    """Run the job (see :mod:`ptoie.batch`). Raises :class:`BatchUsageError` for bad settings
-    and when another job holds the output's lock.
+    """Run the job (see :mod:`ptoie.batch`). Raises :class:`BatchUsageError` for bad settings or
+    input and when another job holds the output's lock (nothing written), and
+    :class:`BatchStoppedError` when it cannot write its outputs (a full disk) or loses every
+    worker (finished documents kept).
 
     ``pool_factory(config, announce=...)`` builds the worker pool; default :class:`RayWorkerPool`.
     """
@@ -104,19 +106,36 @@ def run_batch(config: BatchConfig, *,
         summary = BatchSummary(ignored=totals.ignored)
         try:
             _extract_all(config, store, pool_factory or RayWorkerPool, errors, progress, summary)
+        except OSError as exc:
+            raise _stopped(config, exc, "storing extracted triples") from None
+        except WorkersLostError as exc:
+            raise BatchStoppedError(f"stopped: {exc}; the documents finished so far are kept in "
+                                    f"{config.parquet_path}/, rerun the same command to resume"
+                                    ) from None
         finally:
             progress.close()
             errors.close()
         summary.documents_skipped = errors.skipped_inputs
         summary.sentences_skipped = errors.counts["sentence"]
-        _write_outputs(config, store, summary)
-        summary.seconds = time.monotonic() - start
-        (store.directory / ShardStore.LAST_RUN).write_text(
-            json.dumps(asdict(summary) | {"exit_code": summary.exit_code}, indent=2),
-            encoding="utf-8")
+        try:
+            _write_outputs(config, store, summary)
+            summary.seconds = time.monotonic() - start
+            (store.directory / ShardStore.LAST_RUN).write_text(
+                json.dumps(asdict(summary) | {"exit_code": summary.exit_code}, indent=2),
+                encoding="utf-8")
+        except OSError as exc:
+            raise _stopped(config, exc, "writing the graph outputs") from None
     finally:
         lock.release()
     return summary
+
+
+def _stopped(config: BatchConfig, exc: OSError, doing: str) -> BatchStoppedError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return BatchStoppedError(
+        f"stopped {doing}: {exc.strerror or exc}{where}; the documents finished so far are kept "
+        f"in {config.parquet_path}/, free space (or fix the error) and rerun the same command to "
+        f"resume")
 
 
 def _check_model_files(config: BatchConfig) -> None:
