@@ -24,7 +24,8 @@ from pyoxigraph import Store
 from rdflib import RDF, Graph, URIRef
 
 from jobs.batch import main
-from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, BatchConfig, BatchUsageError, ExtractorWorker,
+from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, MAX_TRIES, BatchConfig, BatchUsageError,
+                         ExtractorWorker, FaultInjection,
                          InProcessWorkerPool, OutputLock, PreparedDocument, ShardStore,
                          group_batches, run_batch, size_workers)
 from ptoie.extractor import SentenceResult
@@ -499,14 +500,15 @@ def _cleanup_group(process: subprocess.Popen) -> None:
         pass
 
 
-@pytest.mark.slow
-def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.fixture(scope="module")
+def clean_real_run(tmp_path_factory) -> tuple[Path, BatchConfig]:
+    """The uninterrupted run of the real command on ``_real_corpus`` (also its end-to-end test):
+    the reference of the tests that kill it or its workers."""
+    tmp_path = tmp_path_factory.mktemp("clean-real")
     corpus = _real_corpus(tmp_path)
-    env = os.environ | {"PYTHONPATH": str(REPO)}
-
-    # the uninterrupted run (also the end-to-end test of the command)
     clean_out = tmp_path / "clean" / "kg.ttl"
-    done = subprocess.run(_command(corpus, clean_out), cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run(_command(corpus, clean_out), cwd=REPO,
+                          env=os.environ | {"PYTHONPATH": str(REPO)}, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     clean = replace(make_config(tmp_path, corpus), out=clean_out)
@@ -515,6 +517,14 @@ def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pa
     assert counts["parquet"] > 0, "the shipped model extracts triples from these sentences"
     assert set(counts.values()) == {counts["parquet"]}
     assert len(manifest(clean)) == 5
+    return corpus, clean
+
+
+@pytest.mark.slow
+def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, clean_real_run):
+    corpus, clean = clean_real_run
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    counts = output_counts(clean)
 
     # the same command, killed with SIGKILL once the first batch is committed, then rerun
     killed_out = tmp_path / "killed" / "kg.ttl"
@@ -543,3 +553,37 @@ def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pa
     assert manifest(killed) == manifest(clean)          # same raw outputs, sentence by sentence
     assert triple_rows(killed) == triple_rows(clean)    # no loss, no duplicates
     assert output_counts(killed) == counts
+
+
+@pytest.mark.slow
+def test_dying_workers_lose_nothing_and_a_poison_document_is_isolated(tmp_path, clean_real_run):
+    """Real Ray workers (2) that die (os._exit, as the OOM killer would kill them) through the
+    test-only fault injection of ``ExtractorWorker``: two deaths, each on its first meeting with a
+    sentence -> everything extracted, the same raw outputs and triples as the uninterrupted run;
+    a document that kills every worker it reaches -> only it skipped, recorded as worker_crashed
+    with its tries, every other document extracted."""
+    corpus, clean = clean_real_run
+    flags = [*REAL_FLAGS[:REAL_FLAGS.index("--workers")], "--workers", "2", "--progress", "never"]
+    once = tmp_path / "crashed-once"
+    once.mkdir()
+
+    def run(name: str, crash_env: dict[str, str]) -> tuple[subprocess.CompletedProcess, BatchConfig]:
+        out = tmp_path / name / "kg.ttl"
+        done = subprocess.run([sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out),
+                               *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env=os.environ | {"PYTHONPATH": str(REPO)} | crash_env)
+        return done, replace(clean, out=out)
+
+    done, twice = run("thrice", {FaultInjection.CRASH_ON: "escreveu", FaultInjection.CRASH_ONCE: str(once)})
+    assert done.returncode == 0, done.stderr
+    assert len(list(once.iterdir())) == 3  # "escreveu": three sentences, each killed a worker once
+    retried = json.loads((twice.parquet_path / ShardStore.LAST_RUN).read_text())["batch_retries"]
+    assert retried >= 3 and f"{retried} batch(es) retried after a worker died" in done.stdout
+    assert manifest(twice) == manifest(clean) and triple_rows(twice) == triple_rows(clean)
+
+    done, poisoned = run("poison", {FaultInjection.CRASH_ON: "Lusíadas"})
+    assert done.returncode == EXIT_SKIPPED, done.stderr
+    [record] = [json.loads(line) for line in poisoned.errors_path.read_text().splitlines()]
+    assert (record["doc_id"], record["kind"], record["tries"]) == ("camoes", "worker_crashed", MAX_TRIES)
+    assert sorted(manifest(poisoned)) == ["cabral", "geo.txt", "machado", "pessoa"]
+    assert {r[0] for r in triple_rows(poisoned)} == {r[0] for r in triple_rows(clean)} - {"camoes"}

@@ -9,6 +9,7 @@ streams; :func:`size_workers` is the ``--workers auto`` rule.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -329,14 +330,16 @@ class RayWorkerPool:
         """Outcomes of each batch, as batches finish. Pulls the next batch only when an actor has
         room, so the corpus streams. When an actor dies (Ray restarts it), its batches go to the
         front of the queue, for any live actor; the actor gets work again once it answers a
-        ping. A batch on which workers died ``MAX_TRIES`` times, or whose extraction raised, is
+        ping. A death counts against the batch the actor was running (its oldest), not those queued
+behind it. A batch on which workers died ``MAX_TRIES`` times, or whose extraction raised, is
         extracted again one document at a time; a document on which workers died ``MAX_TRIES``
         times is a ``worker_crashed`` failure, one whose extraction raised an
         ``extraction_failed`` one."""
         ray = self._ray
         source = iter(items)
         retry: list[_Unit] = []                       # units to send again, before new batches
-        in_flight: dict[Any, tuple[int, _Unit]] = {}  # object ref -> (actor, unit)
+        in_flight: dict[Any, tuple[int, int, _Unit]] = {}  # ref -> (actor, submission, unit)
+        submitted = itertools.count()
         load = dict.fromkeys(range(len(self._actors)), 0)
         alive = set(load)                             # actors that answered since they died
         pings: dict[Any, int] = {}                    # describe() ref -> actor
@@ -381,7 +384,8 @@ class RayWorkerPool:
                     break
                 actor = min(free, key=lambda a: (load[a], a))
                 load[actor] += 1
-                in_flight[self._actors[actor].__call__.remote(unit.tasks)] = (actor, unit)
+                in_flight[self._actors[actor].__call__.remote(unit.tasks)] = (
+                    actor, next(submitted), unit)
             if not in_flight and not retry and exhausted:
                 return
             if not in_flight and not pings and not ping_due:
@@ -403,15 +407,18 @@ class RayWorkerPool:
                     except ray.exceptions.RayError:
                         ping_due[actor] = time.monotonic() + self._PING_EVERY_S
                     continue
-                actor, unit = in_flight.pop(ref)
+                actor, order, unit = in_flight.pop(ref)
                 load[actor] -= 1
+                # the actor runs its batches in submission order: when it dies, the oldest one
+                # it holds was running (a suspect), the others were waiting (not counted)
+                running = all(order < o for a, o, _ in in_flight.values() if a == actor)
                 try:
                     finished = settle(unit, ray.get(ref))
                 except ray.exceptions.RayActorError as exc:  # the worker process or node died
                     if actor in alive:
                         alive.discard(actor)
                         ping_due[actor] = time.monotonic()
-                    unit.deaths += 1
+                    unit.deaths += running
                     if unit.deaths < MAX_TRIES:
                         self.retried_batches += 1
                         retry.append(unit)
