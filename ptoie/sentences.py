@@ -32,7 +32,7 @@ PREFIX_ABBREVIATIONS = frozenset("""
     sto. sta. fr. pe. gen. cel. cap. ten. sgt. maj. alm. eng. arq. adv. des. pres. av. rod. pç.
     lgo. est. nº. núm. num. nr. art. arts. inc. cf. cfr. p. pp. pág. págs. pag. fl. fls. vol.
     vols. caps. ed. eds. fig. figs. tab. séc. sec. ex. op. cit. ibid. obs. tel. ref. refs. aprox.
-    pref. dep. sen. vs. jan. fev. abr. jun. jul. ago. out. nov. seg. qua. qui. sáb.
+    pref. dep. sen. vs. jan. fev. abr. jun. jul. ago. out. nov. seg. qua. qui. sáb. mr. mrs. ms.
 """.split())
 # Left out on purpose: abbreviations that are also words ending sentences ("mar.", "dez.", "dom.",
 # "ter.", "no."). Everything else with a final period -- "etc.", "a.C.", siglas such as "E.U.A." --
