@@ -391,7 +391,12 @@ behind it. A batch on which workers died ``MAX_TRIES`` times, or whose extractio
             if not in_flight and not pings and not ping_due:
                 raise WorkersLostError("every extractor worker is gone")  # pragma: no cover
             wait = max(min(ping_due.values(), default=now + 5.0) - now, 0.0)
-            done, _ = ray.wait([*in_flight, *pings], num_returns=1, timeout=min(wait, 5.0))
+            refs = [*in_flight, *pings]
+            if refs:
+                done, _ = ray.wait(refs, num_returns=1, timeout=min(wait, 5.0))
+            else:  # every actor dead, waiting to ping them again
+                done = []
+                time.sleep(min(wait, 5.0))
             if alive or in_flight:
                 last_alive = time.monotonic()
             elif time.monotonic() - last_alive > self.WAIT_FOR_WORKER_S:
