@@ -22,7 +22,10 @@ Flow (one way), a module per stage::
   documents (same id and content hash). One job at a time holds the dataset's lock (``flock``,
   released by the kernel when the job dies, so a killed job never blocks its resume).
 * **Bad input never kills the job**: each problem becomes one line on stderr and one JSON record
-  in the errors file; the exit status is 3 when documents were skipped.
+  in the errors file; the exit status is 3 when documents were skipped. Input the job cannot run
+  on at all (a missing path, no document to extract) is refused before anything is written.
+* **Dead workers cost nothing** (``workers.RayWorkerPool``): Ray restarts the actor, its batches
+  go to live ones, and a document that kills every worker is isolated and skipped.
 """
 
 from .config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
