@@ -345,6 +345,37 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
     assert output_counts(full) == output_counts(clean)
 
 
+def test_a_real_full_disk_stops_the_job_and_a_rerun_after_freeing_space_completes(
+        tmp_path, monkeypatch, capsys):
+    """The same on a real full disk: a 600 KB tmpfs (mounting one needs root; elsewhere the
+    injected test above covers the path), grown to 20 MB for the rerun."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)],
+                           capture_output=True, text=True)
+    if mount.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip()})")
+    try:
+        corpus = write_corpus(tmp_path)
+        clean = make_config(tmp_path / "clean", corpus)
+        run_batch(clean, pool_factory=fake_pool)
+        full = make_config(disk, corpus)
+        argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
+                "--batch-sentences", "3", "--progress", "never"]
+        monkeypatch.setattr("jobs.batch.run_batch",
+                            lambda config: run_batch(config, pool_factory=fake_pool))
+        assert main(argv) == 4
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert "No space left on device" in line and "rerun the same command to resume" in line
+        assert not list(full.parquet_path.glob(".part-*"))
+        subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)
+        assert main(argv) == 0
+        assert triple_rows(full) == triple_rows(clean) and manifest(full) == manifest(clean)
+        assert output_counts(full) == output_counts(clean)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
 def test_dry_run_counts_without_a_model_and_limit(tmp_path):
     corpus = write_corpus(tmp_path)
     config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")
