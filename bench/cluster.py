@@ -213,6 +213,16 @@ class LocalRayCluster:
         return "\n".join(f"--- {log.name} ---\n{log.read_text(errors='replace')[-tail:]}"
                          for _, log in self._nodes if log.exists())
 
+    def kill_node(self, index: int) -> None:
+        """Lose node ``index`` as a crashed machine would: SIGKILL to its ``ray start`` session
+        (raylet, object store, agents); its worker processes end when their raylet is gone."""
+        process, _ = self._nodes[index]
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
+
     # -- stop ----------------------------------------------------------------------------------
     def stop(self) -> list[int]:
         """Stop the nodes (worker nodes first), kill leftovers carrying our marker, remove the

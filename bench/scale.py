@@ -14,6 +14,12 @@ rebuild with nothing changed, and an incremental build after 1 % more shards; th
 exponent log(t2/t1)/log(n2/n1) of the streamed outputs between the last two sizes (the same
 outputs at both sizes).
 
+``kg``: the ``ptoie-kg`` command, every default output, on ``--rows`` synthetic triples written as
+each of ``--layouts`` numbers of Parquet files (default 1 file, and 20 files of 50,000 rows at
+1M): wall time and the process's peak RSS.
+
+    .venv/bin/python bench/scale.py kg [--rows 1000000] [--layouts 1 20]
+
 ``job``: ``ptoie-batch`` with its default flags vs the ``Extractor`` alone (all cores, its
 defaults) on the same sentences (``--sentences``: PUD-100's, then TransAlign's, as
 ``bench/throughput.py`` picks them; 20 per .txt document, a blank line between), interleaved
@@ -131,6 +137,33 @@ def bench_outputs(sizes: list[int], shard_rows: int, max_graph_triples: int) -> 
               f"{exponent:.2f}")
 
 
+def _write_layout(rows: int, files: int, directory: Path) -> None:
+    """Child process: ``rows`` synthetic triples as ``files`` Parquet files of equal size."""
+    synthetic_shards(directory, rows, -(-rows // files))
+
+
+def bench_kg(rows: int, layouts: list[int]) -> None:
+    """``ptoie-kg`` (every default output) as a process on ``rows`` triples written as each
+    number of files in ``layouts``: wall time and the process's peak RSS (``wait4``)."""
+    for files in layouts:
+        with tempfile.TemporaryDirectory(prefix="ptoie-kg-") as tmp:
+            data = Path(tmp) / "table"
+            subprocess.run([sys.executable, __file__, "_layout", str(rows), str(files), str(data)],
+                           check=True)
+            began = time.perf_counter()
+            process = subprocess.Popen([sys.executable, "-m", "jobs.kg", str(data), "--out",
+                                        str(Path(tmp) / "kg.ttl")], cwd=REPO,
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            output = process.stdout.read()  # type: ignore[union-attr]
+            _, status, usage = os.wait4(process.pid, 0)
+            seconds = time.perf_counter() - began
+            if status:
+                sys.exit(f"ptoie-kg failed on {files} file(s):\n{output}")
+            print(f"ptoie-kg, {rows:,} triples in {files} file(s) of {-(-rows // files):,} rows: "
+                  f"{seconds:.1f} s, peak RSS {usage.ru_maxrss // 1024:,} MB; "
+                  f"{output.splitlines()[0]}", flush=True)
+
+
 # -- job vs Extractor -------------------------------------------------------------------------
 def _sentences(n: int) -> list[str]:
     sys.path.insert(0, str(REPO))
@@ -184,6 +217,8 @@ def main() -> None:
     if sys.argv[1:2] == ["_one"]:
         rows, shard_rows, work, max_graph = sys.argv[2:6]
         return _one_size(int(rows), int(shard_rows), Path(work), int(max_graph))
+    if sys.argv[1:2] == ["_layout"]:
+        return _write_layout(int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4]))
     if sys.argv[1:2] == ["_extractor"]:
         return _extractor_alone(Path(sys.argv[2]))
     parser = argparse.ArgumentParser(description=__doc__,
@@ -193,12 +228,18 @@ def main() -> None:
     outputs.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     outputs.add_argument("--shard-rows", type=int, default=40)
     outputs.add_argument("--max-graph-triples", type=int, default=200_000)
+    kg_cmd = sub.add_parser("kg", help="ptoie-kg on one table written as 1 or many files")
+    kg_cmd.add_argument("--rows", type=int, default=1_000_000)
+    kg_cmd.add_argument("--layouts", type=int, nargs="+", default=[1, 20],
+                        help="numbers of Parquet files the rows are written as")
     job = sub.add_parser("job", help="ptoie-batch defaults vs the Extractor alone")
     job.add_argument("--sentences", type=int, default=2000)
     job.add_argument("--repeats", type=int, default=2, help="interleaved runs of each command")
     args = parser.parse_args()
     if args.command == "outputs":
         bench_outputs(args.sizes, args.shard_rows, args.max_graph_triples)
+    elif args.command == "kg":
+        bench_kg(args.rows, args.layouts)
     else:
         bench_job(args.sentences, args.repeats)
 

@@ -8,8 +8,11 @@ gzip-compressed, and .warc/.warc.gz (an HTML response per document). Rerunning t
 resumes: finished documents are skipped. See docs/batch.md.
 
 exit status: 0 every document processed; 3 completed, but some documents or files were skipped
-(each is a line on stderr and a record in the errors file); 2 usage error (bad flags, model not
-found, settings differ from the run being resumed, another job running on the same output).
+(each is a line on stderr and a record in the errors file: bad input, another language, a
+document that kept crashing its worker); 2 usage error, nothing written (bad flags, an input that
+does not exist or holds no document to extract, model not found, settings differ from the run
+being resumed, another job running on the same output); 4 stopped writing its output (disk full
+or another I/O error): finished documents are kept, rerun once fixed.
 """
 
 from __future__ import annotations
@@ -18,9 +21,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from ptoie.batch import EXIT_USAGE, BatchConfig, BatchUsageError, run_batch
+from ptoie.batch import (EXIT_STOPPED, EXIT_USAGE, BatchConfig, BatchStoppedError,
+                         BatchUsageError, run_batch)
 from ptoie.cli import add_extractor_arguments
 from ptoie.kg import DEFAULT_MAX_GRAPH_TRIPLES, confidence
+
+
+def _languages(value: str) -> tuple[str, ...] | None:
+    if value.strip().lower() == "any":
+        return None
+    codes = tuple(c.strip().lower() for c in value.split(",") if c.strip())
+    if not codes or not all(c.isalpha() and 2 <= len(c) <= 3 for c in codes):
+        raise argparse.ArgumentTypeError("comma-separated language codes (pt,es) or any")
+    return codes
 
 
 def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +47,10 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
                        help="JSONL key / Parquet column with the document id; where missing the id "
                             "is path:line (default: id)")
     group.add_argument("--limit", type=int, help="process only the first N documents")
+    group.add_argument("--languages", type=_languages, default=("pt",), metavar="CODES",
+                       help="comma-separated ISO 639-1 codes of the languages to extract; documents "
+                            "found to be in another are skipped and recorded (py3langid), or any "
+                            "(default: pt)")
     group.add_argument("--max-sentence-chars", type=int, default=600,
                        help="longer sentences are cut at ; : , or skipped (default: 600)")
     group.add_argument("--long-sentences", choices=["split", "skip"], default="split",
@@ -121,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     except BatchUsageError as exc:
         print(f"ptoie-batch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BatchStoppedError as exc:
+        print(f"ptoie-batch: error: {exc}", file=sys.stderr)
+        return EXIT_STOPPED
     print(summary.render())
     return summary.exit_code
 

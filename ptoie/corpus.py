@@ -27,6 +27,10 @@ line) is one paragraph, separated by a blank line, so that the sentence splitter
 there even without final punctuation (a heading, a list item). Tables and reader comments are
 left out.
 
+Files of other types inside a walked directory (``.md``, ``.pdf``, ...) are not read; the caller
+may ask for them (``on_ignored``) to name them in its summary. A file of another type given by
+name is a problem (``unsupported``).
+
 The input root of a directory argument is the directory itself, of a file argument its parent
 folder, so ids do not depend on the working directory. Bad input never raises: every unreadable
 file, undecodable or binary content, empty document, over-long line or malformed record is
@@ -45,7 +49,7 @@ import re
 import shutil
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -54,10 +58,12 @@ from urllib.parse import urlsplit
 
 FileKind = Literal["txt", "jsonl", "parquet", "html", "warc"]
 ProblemKind = Literal["unreadable", "unsupported", "binary", "undecodable", "empty", "too_large",
-                      "line_too_long", "bad_record", "bad_file"]
+                      "line_too_long", "bad_record", "bad_file", "language"]
 
 _KINDS: dict[str, FileKind] = {".txt": "txt", ".jsonl": "jsonl", ".parquet": "parquet",
                                ".html": "html", ".htm": "html", ".warc": "warc"}
+READ_TYPES = ".txt, .jsonl, .parquet, .html/.htm or .warc (optionally .gz)"
+"""The file types read, in words."""
 _PARQUET_READ_ROWS = 256
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _CHUNK_START = re.compile(rb"[0-9a-fA-F]+[ \t]*(?:;[^\n]*)?\r?\n")
@@ -129,7 +135,8 @@ def _rel(path: Path, root: Path) -> str:
         return path.name
 
 
-def _walk(directory: Path, problems: list[CorpusProblem]) -> Iterator[Path]:
+def _walk(directory: Path, problems: list[CorpusProblem],
+          on_ignored: Callable[[Path], None] | None = None) -> Iterator[Path]:
     def on_error(exc: OSError) -> None:
         problems.append(CorpusProblem(str(exc.filename or directory), "unreadable",
                                       f"cannot list directory ({exc.strerror}); fix its permissions",
@@ -139,8 +146,12 @@ def _walk(directory: Path, problems: list[CorpusProblem]) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             path = Path(dirpath) / name
-            if not name.startswith(".") and file_kind(path)[0] is not None:
+            if name.startswith("."):
+                continue
+            if file_kind(path)[0] is not None:
                 yield path
+            elif on_ignored is not None:
+                on_ignored(path)
 
 
 def _decode_error(source: str, data: bytes, exc: UnicodeDecodeError, *, first_line: int = 1
@@ -598,8 +609,7 @@ def _read_file(path: Path, root: Path, options: CorpusOptions) -> Iterator[Docum
     kind, gzipped = file_kind(path)
     if kind is None:
         yield CorpusProblem(str(path), "unsupported",
-                            "unsupported file type; use .txt, .jsonl, .parquet, .html/.htm or "
-                            ".warc (optionally .gz)",
+                            f"unsupported file type; use {READ_TYPES}",
                             scope="file")
         return
     try:
@@ -612,13 +622,16 @@ def _read_file(path: Path, root: Path, options: CorpusOptions) -> Iterator[Docum
                             f"is skipped", scope="file")
 
 
-def read_corpus(inputs: Iterable[str | os.PathLike[str]], options: CorpusOptions = CorpusOptions()
+def read_corpus(inputs: Iterable[str | os.PathLike[str]], options: CorpusOptions = CorpusOptions(),
+                *, on_ignored: Callable[[Path], None] | None = None
                 ) -> Iterator[Document | CorpusProblem]:
-    """Documents of ``inputs`` in a stable order, with a :class:`CorpusProblem` for each bad input."""
+    """Documents of ``inputs`` in a stable order, with a :class:`CorpusProblem` for each bad input.
+    ``on_ignored`` gets each file of a walked directory whose type is not read (hidden entries
+    aside); such files are not problems."""
     for item in map(Path, inputs):
         if item.is_dir():
             problems: list[CorpusProblem] = []
-            for path in _walk(item, problems):
+            for path in _walk(item, problems, on_ignored):
                 yield from problems
                 problems.clear()
                 yield from _read_file(path, item, options)

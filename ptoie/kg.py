@@ -4,10 +4,13 @@ Used by ``ptoie-kg`` (any Parquet files in the triple schema) and by ``ptoie-bat
 Nothing here holds the whole knowledge graph in memory except the NetworkX outputs, which are
 written only up to ``max_graph_triples``:
 
-* **RDF fragments.** Every ``FRAGMENT_SOURCES`` consecutive Parquet sources become one RDF
-  fragment (pyoxigraph's streaming serialiser, ``ptoie.sinks.write_rdf``) in a cache folder,
-  named after its sources' paths, sizes and modification times: sources that did not change are
-  never serialised again, and a stale fragment is deleted.
+* **RDF fragments.** The rows of the Parquet sources, in order, are cut into fragments of at most
+  ``FRAGMENT_ROWS`` rows (several small files in one, a large file over several; at most
+  ``FRAGMENT_SOURCES`` files in one), each serialised (pyoxigraph's streaming serialiser,
+  ``ptoie.sinks.write_rdf``) from Parquet row batches into a cache folder and named after its
+  sources' paths, sizes, modification times and row ranges: sources that did not change are
+  never serialised again, and a stale fragment is deleted. Memory is bounded by rows, whatever
+  the sizes of the files.
 * **The RDF file** (``.ttl`` or ``.nt``) is the concatenation of the fragments, in source order
   (Turtle documents and N-Triples concatenate into one valid document); time and memory are
   linear in the number of triples.
@@ -29,7 +32,7 @@ import queue
 import threading
 import json
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +54,11 @@ DEFAULT_MAX_GRAPH_TRIPLES = 200_000
 them, 71 s; ``bench/scale.py outputs --sizes 200000``, docs/batch.md)."""
 _STAMPS = "_outputs.json"
 FRAGMENT_SOURCES = 256
-"""Parquet sources per RDF fragment (see ``_plan_fragments``)."""
+"""At most this many Parquet sources per RDF fragment (see ``_plan_fragments``)."""
+FRAGMENT_ROWS = 25_000
+"""At most this many rows (triples) per RDF fragment: what the store bulk-loads at once."""
+READ_ROWS = 8192
+"""Rows per Parquet read batch."""
 GRAPH_FORMAT = hashlib.sha256(b"".join(Path(module.__file__).read_bytes()
                                        for module in (canonical, sinks))).hexdigest()[:12]
 """Part of every fragment's key: the digest of the code that writes the statements
@@ -101,11 +108,75 @@ def read_triples(path: Path) -> pa.Table:
     Columns are matched by name and cast to the schema's types (a table written by DuckDB or
     polars fits); nullable columns it lacks (``doc_url`` of an older file, say) are null. Raises
     :class:`GraphInputError` naming the file and the column when it is not a table of triples."""
-    schema = triple_schema()
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as exc:
         raise GraphInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    return conform_triples(table, path)
+
+
+def count_rows(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise GraphInputError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+class TripleReader:
+    """Reads row ranges of Parquet files as tables of the triple schema (see
+    :func:`read_triples`) of at most ``READ_ROWS`` rows, in row batches. Consecutive ranges of a
+    file continue the same read; another range starts at its file's first row group that holds
+    it."""
+
+    def __init__(self) -> None:
+        self._path: Path | None = None
+        self._row = 0
+        self._batches: Iterator[pa.RecordBatch] = iter(())
+        self._left: pa.RecordBatch | None = None
+
+    def _open(self, path: Path, start: int) -> None:
+        parquet = pq.ParquetFile(path)
+        names = set(parquet.schema_arrow.names)
+        columns = [name for name in triple_schema().names if name in names]
+        groups, row = [], 0
+        for index in range(parquet.metadata.num_row_groups):
+            size = parquet.metadata.row_group(index).num_rows
+            if row + size > start or groups:
+                groups.append(index)
+            else:
+                row += size
+        self._path, self._row, self._left = path, row, None
+        self._batches = parquet.iter_batches(batch_size=READ_ROWS, row_groups=groups,
+                                             columns=columns)
+
+    def read(self, path: Path, start: int, stop: int) -> Iterator[pa.Table]:
+        """Rows ``start`` to ``stop`` (exclusive) of ``path``."""
+        try:
+            if path != self._path or start != self._row:
+                self._open(path, start)
+            while self._row < stop:
+                batch = self._left if self._left is not None else next(self._batches, None)
+                self._left = None
+                if batch is None:
+                    return
+                first = self._row
+                if first + batch.num_rows <= start:  # before the range (a reopened read)
+                    self._row += batch.num_rows
+                    continue
+                skip = max(start - first, 0)
+                take = min(stop - first, batch.num_rows) - skip
+                if skip + take < batch.num_rows:
+                    self._left = batch.slice(skip + take)
+                self._row = first + skip + take
+                yield conform_triples(pa.Table.from_batches([batch.slice(skip, take)]), path)
+        except (OSError, pa.ArrowException) as exc:
+            raise GraphInputError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def conform_triples(table: pa.Table, path: Path) -> pa.Table:
+    """``table`` (read from ``path``) with the columns and types of the triple schema."""
+    schema = triple_schema()
     columns = []
     for target in schema:
         if target.name not in table.column_names:
@@ -205,11 +276,12 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     if outputs.view is not None and not stamps.fresh("view", outputs.view):
         background["view"] = _Background(write_graph_view, list(sources), outputs.view,
                                          min_confidence=threshold)
+    reader = TripleReader()
     try:
         for fragment in plan:
             counts = _counts(stamps.rows.get(fragment.path.name)) if fragment.path.exists() else None
             if counts is None:
-                counts = _write_fragment(fragment, fmt, vocabulary, threshold)
+                counts = _write_fragment(fragment, fmt, vocabulary, reader, threshold)
             stamps.rows[fragment.path.name] = list(counts)
             report.triples += counts[0]
             report.rows += counts[1]
@@ -308,44 +380,84 @@ class _Background:
 
 
 @dataclass(frozen=True, slots=True)
-class _Fragment:
-    """One RDF fragment of the cache: the file, its Parquet sources and their keys."""
+class _Piece:
+    """Rows ``start`` to ``stop`` (exclusive) of one Parquet source."""
 
     path: Path
-    sources: Sequence[Path]
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Fragment:
+    """One RDF fragment of the cache: the file, its pieces of Parquet sources and their keys."""
+
+    path: Path
+    pieces: Sequence[_Piece]
     keys: tuple[str, ...]
-    """``path|size|mtime`` of each source: what the store records as loaded."""
+    """``path|size|mtime|min_confidence|GRAPH_FORMAT`` of each piece's source (``|rows=start-stop``
+    when the piece is not the whole file): what the store records as loaded."""
 
 
 def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str,
                     min_confidence: float | None = None) -> list[_Fragment]:
-    """Each group of ``FRAGMENT_SOURCES`` consecutive sources, with the path of its RDF fragment.
+    """The sources' rows in order, cut into fragments of at most ``FRAGMENT_ROWS`` rows and
+    ``FRAGMENT_SOURCES`` sources, each with the path of its RDF fragment.
 
-    Groups, not single sources: the batch job writes many small shards (about 40 rows each), and a
-    file per shard would cost more in opens and fsyncs than in serialisation. A group's fragment
-    is named after its members' keys; a job's new shards sort after its old ones, so a run that
-    adds shards remakes only the last group and the new ones. A key also holds the confidence
-    threshold and :data:`GRAPH_FORMAT`: another threshold, or other code, is another fragment."""
+    The batch job writes many small shards (about 40 rows each), and a file per shard would cost
+    more in opens and fsyncs than in serialisation; a user's table may be one file of millions of
+    rows, which the store could not bulk-load at once. A fragment is named after its pieces' keys;
+    a job's new shards sort after its old ones, so a run that adds shards remakes only the last
+    fragment and the new ones. A key also holds the confidence threshold and
+    :data:`GRAPH_FORMAT`: another threshold, or other code, is another fragment."""
     extension = ".ttl" if fmt == "turtle" else ".nt"
+    groups: list[list[tuple[_Piece, str]]] = [[]]
+    rows = 0
+    for path in sources:
+        stat = path.stat()
+        key = (f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{min_confidence}"
+               f"|{GRAPH_FORMAT}")
+        total = count_rows(path)
+        start = 0
+        while True:
+            if groups[-1] and (rows >= FRAGMENT_ROWS or len(groups[-1]) >= FRAGMENT_SOURCES):
+                groups.append([])
+                rows = 0
+            stop = min(total, start + FRAGMENT_ROWS - rows)
+            whole = start == 0 and stop == total
+            groups[-1].append((_Piece(path, start, stop),
+                               key if whole else f"{key}|rows={start}-{stop}"))
+            rows += stop - start
+            start = stop
+            if start >= total:
+                break
     plan = []
-    for index, first in enumerate(range(0, len(sources), FRAGMENT_SOURCES)):
-        group = sources[first:first + FRAGMENT_SOURCES]
-        keys = tuple(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{min_confidence}|{GRAPH_FORMAT}"
-                     for p, st in ((p, p.stat()) for p in group))
+    for index, group in enumerate(g for g in groups if g):
+        keys = tuple(key for _, key in group)
         digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:20]
-        plan.append(_Fragment(cache / f"fragment-{index:06d}-{digest}{extension}", group, keys))
+        plan.append(_Fragment(cache / f"fragment-{index:06d}-{digest}{extension}",
+                              [piece for piece, _ in group], keys))
     return plan
 
 
 def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary,
-                    min_confidence: float | None) -> tuple[int, int]:
-    """Serialise the triples of the fragment's sources at or above ``min_confidence`` to its file
-    (atomically); returns the rows written and the rows read."""
-    tables = [read_triples(path) for path in fragment.sources]
-    kept = [_kept(table, min_confidence) for table in tables]
+                    reader: TripleReader, min_confidence: float | None) -> tuple[int, int]:
+    """Serialise the triples of the fragment's pieces at or above ``min_confidence`` to its file
+    (atomically), a row batch at a time; returns the rows written and the rows read."""
+    written = read = 0
+
+    def tables() -> Iterator[pa.Table]:
+        nonlocal written, read
+        for piece in fragment.pieces:
+            for table in reader.read(piece.path, piece.start, piece.stop):
+                read += table.num_rows
+                table = _kept(table, min_confidence)
+                written += table.num_rows
+                yield table
+
     with atomic_path(fragment.path) as tmp, open(tmp, "wb") as out:
-        write_rdf(kept, out, fmt, vocabulary)  # type: ignore[arg-type]
-    return sum(t.num_rows for t in kept), sum(t.num_rows for t in tables)
+        write_rdf(tables(), out, fmt, vocabulary)  # type: ignore[arg-type]
+    return written, read
 
 
 def _kept(table: pa.Table, min_confidence: float | None) -> pa.Table:

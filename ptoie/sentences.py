@@ -9,7 +9,8 @@ Rules, in order:
   e depois`` and ``— Quem és? — perguntou ele.`` do not split.
 * A period after an abbreviation that always precedes something (``Sr.``, ``Dra.``, ``Prof.``,
   ``p. ex.``, ``pág.``, ``n.º``, ``art.``, ``séc.``, a single-letter initial as in ``J. K.``) never
-  ends a sentence. Abbreviations that may close a sentence (``etc.``, ``a.C.``, ``d.C.``, siglas as
+  ends a sentence, except a Roman numeral I, V or X after a capitalised name (``D. Manuel I.
+  Vasco da Gama ...``: a regnal number ends the sentence when an upper-case word follows). Abbreviations that may close a sentence (``etc.``, ``a.C.``, ``d.C.``, siglas as
   ``E.U.A.`` or ``S.A.``) end one only when an upper-case word follows.
 
 Sentences longer than ``max_chars`` (the prompt of a 135M model is no place for a 5,000-character
@@ -31,7 +32,7 @@ PREFIX_ABBREVIATIONS = frozenset("""
     sto. sta. fr. pe. gen. cel. cap. ten. sgt. maj. alm. eng. arq. adv. des. pres. av. rod. pç.
     lgo. est. nº. núm. num. nr. art. arts. inc. cf. cfr. p. pp. pág. págs. pag. fl. fls. vol.
     vols. caps. ed. eds. fig. figs. tab. séc. sec. ex. op. cit. ibid. obs. tel. ref. refs. aprox.
-    pref. dep. sen. vs. jan. fev. abr. jun. jul. ago. out. nov. seg. qua. qui. sáb.
+    pref. dep. sen. vs. jan. fev. abr. jun. jul. ago. out. nov. seg. qua. qui. sáb. mr. mrs. ms.
 """.split())
 # Left out on purpose: abbreviations that are also words ending sentences ("mar.", "dez.", "dom.",
 # "ter.", "no."). Everything else with a final period -- "etc.", "a.C.", siglas such as "E.U.A." --
@@ -39,6 +40,7 @@ PREFIX_ABBREVIATIONS = frozenset("""
 
 _END = re.compile(r"(?:\.{2,}|…|[.!?])+[\"'”’»)\]]*(?=\s)")
 _INITIAL = re.compile(r"^[^\W\d_]\.$")
+_ROMAN = frozenset("IVX")
 _OPENERS = "\"'“‘«([—–-"
 _PARAGRAPH = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 _SPACES = re.compile(r"\s+")
@@ -70,15 +72,30 @@ def _word_before(text: str, end: int) -> str:
     return text[start:end].lstrip(_OPENERS)
 
 
+def _regnal_number(text: str, start: int, word: str) -> bool:
+    """Is the one-letter ``word`` at ``start`` a Roman numeral after a name (``D. Manuel I.``,
+    ``D. João V.``), not an initial (``J. K.``, ``D. Maria``)? It is when the letter is I, V or X
+    and the word before it is a capitalised name, not an initial or an abbreviation."""
+    if word[0] not in _ROMAN:
+        return False
+    before = _word_before(text, start).rstrip()
+    if not before and start > 0:
+        before = _word_before(text, start - 1)
+    return (len(before) > 1 and before[0].isupper() and before[1:].isalpha()
+            and not before.endswith("."))
+
+
 def _is_boundary(text: str, match: re.Match[str]) -> bool:
     if not _next_word_starts_sentence(text, match.end()):
         return False
     punct = match.group(0).rstrip("\"'”’»)]")
     if punct != ".":
         return True  # ?, !, … or an ellipsis before an upper-case word
-    word = _word_before(text, match.start() + 1).lower()
-    if word in PREFIX_ABBREVIATIONS or _INITIAL.match(word):
+    word = _word_before(text, match.start() + 1)
+    if word.lower() in PREFIX_ABBREVIATIONS:
         return False
+    if _INITIAL.match(word):
+        return _regnal_number(text, match.start() + 1 - len(word), word)
     return True  # "etc.", "a.C.", siglas: a sentence ends there before an upper-case word
 
 

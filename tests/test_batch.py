@@ -24,7 +24,8 @@ from pyoxigraph import Store
 from rdflib import RDF, Graph, URIRef
 
 from jobs.batch import main
-from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, BatchConfig, BatchUsageError, ExtractorWorker,
+from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, MAX_TRIES, BatchConfig, BatchUsageError,
+                         ExtractorWorker, FaultInjection,
                          InProcessWorkerPool, OutputLock, PreparedDocument, ShardStore,
                          group_batches, run_batch, size_workers)
 from ptoie.extractor import SentenceResult
@@ -223,6 +224,158 @@ def test_bad_input_is_skipped_recorded_and_exits_3(tmp_path, capsys):
     assert run_batch(config, pool_factory=fake_pool).documents_processed == 1
 
 
+def test_bad_input_at_the_door_is_one_line_exit_2_and_nothing_written(tmp_path, capsys):
+    out = tmp_path / "out" / "kg.ttl"
+    assert main([str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line == f"ptoie-batch: error: {tmp_path / 'nowhere'}: no such file or directory"
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("notes.md", "paper.pdf", "sheet.xlsx"):
+        (docs / name).write_text("Lisboa fica em Portugal.", encoding="utf-8")
+    (docs / "empty.txt").write_text("", encoding="utf-8")
+    for argv in ([str(docs), "--out", str(out)], [str(docs), "--out", str(out), "--dry-run"]):
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"ptoie-batch: error: no document to extract in {docs}: 1 skipped "
+                               f"(1 empty; first: {docs / 'empty.txt'}: empty document")
+        assert ("3 files of types not read: " + ", ".join(
+            str(docs / n) for n in ("notes.md", "paper.pdf", "sheet.xlsx"))) in line
+        assert line.endswith("reads .txt, .jsonl, .parquet, .html/.htm or .warc (optionally .gz)")
+    assert not out.parent.exists()  # no Parquet, RDF, store, graph or errors file
+
+
+ENGLISH = ("The European Central Bank raised interest rates again on Thursday. Markets had "
+           "expected the decision.")
+SPANISH = ("El Banco Central Europeo subió los tipos de interés el jueves. Los mercados ya "
+           "esperaban la decisión.")
+
+
+def test_other_languages_are_skipped_and_recorded_and_ignored_files_named(tmp_path):
+    corpus = write_corpus(tmp_path)
+    (corpus / "en.txt").write_text(ENGLISH, encoding="utf-8")
+    (corpus / "es.txt").write_text(SPANISH, encoding="utf-8")
+    (corpus / "README.md").write_text("# notes", encoding="utf-8")
+    config = make_config(tmp_path, corpus)
+    summary = run_batch(config, pool_factory=fake_pool)
+    assert summary.exit_code == EXIT_SKIPPED
+    assert (summary.documents_processed, summary.documents_skipped) == (7, 2)  # Portuguese only
+    records = [json.loads(line) for line in config.errors_path.read_text().splitlines()]
+    assert [(Path(r["source"]).name, r["kind"]) for r in records] == [("en.txt", "language"),
+                                                                      ("es.txt", "language")]
+    assert "reads as 'en'" in records[0]["message"] and "--languages pt,en" in records[0]["message"]
+    assert "reads as 'es'" in records[1]["message"]
+    assert summary.ignored == f"1 file of types not read: {corpus / 'README.md'}"
+    assert f"ignored    1 file of types not read: {corpus / 'README.md'}" in summary.render()
+    assert not {r[0] for r in triple_rows(config)} & {"en.txt", "es.txt"}
+
+    other = run_batch(replace(config, languages=("pt", "en")), pool_factory=fake_pool)
+    assert (other.documents_processed, other.documents_skipped) == (1, 1)  # en.txt extracted
+    everything = run_batch(replace(config, languages=None), pool_factory=fake_pool)
+    assert (everything.documents_processed, everything.exit_code) == (1, EXIT_OK)
+    assert {"en.txt", "es.txt"} <= {r[0] for r in triple_rows(config)}
+
+
+def test_a_batch_that_raises_is_retried_document_by_document(tmp_path):
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    lines = [{"id": "ok-1", "text": "Lisboa fica em Portugal."},
+             {"id": "boom", "text": "Isto vai EXPLODE agora."},
+             {"id": "ok-2", "text": "Braga fica no Minho."}]
+    (corpus / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    config = make_config(tmp_path, corpus, batch_sentences=10)   # one batch of three documents
+    summary = run_batch(config, pool_factory=fake_pool)
+    assert (summary.exit_code, summary.documents_processed, summary.documents_skipped) == (
+        EXIT_SKIPPED, 2, 1)
+    [record] = [json.loads(line) for line in config.errors_path.read_text().splitlines()]
+    assert (record["doc_id"], record["kind"]) == ("boom", "extraction_failed")
+    assert {r[0] for r in triple_rows(config)} == {"ok-1", "ok-2"}
+
+
+def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outputs(
+        tmp_path, monkeypatch, capsys):
+    """ENOSPC injected into the second shard write (half the shard written) and into a manifest
+    append (half the lines written): each stops the job with exit 4 and one line, leaving no
+    temporary shard, no unreferenced shard and no partial manifest line; a rerun completes."""
+    import errno
+
+    import ptoie.batch.store as store_module
+    import ptoie.sinks as sinks
+
+    corpus = write_corpus(tmp_path)
+    clean = make_config(tmp_path / "clean", corpus)
+    run_batch(clean, pool_factory=fake_pool)
+    full = make_config(tmp_path / "full", corpus)
+    argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
+            "--batch-sentences", "3", "--progress", "never"]
+    monkeypatch.setattr("jobs.batch.run_batch", lambda config: run_batch(config, pool_factory=fake_pool))
+    real_write_table, real_write = sinks.pq.write_table, os.write
+    calls = []
+
+    def write_half_then_fail(table, where, **kwargs):
+        calls.append(where)
+        if len(calls) == 2:
+            Path(where).write_bytes(b"PAR1" + b"\0" * 100)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+        return real_write_table(table, where, **kwargs)
+
+    def append_half_then_fail(fd, data):
+        if data.startswith(b'{"doc_id"') and data.count(b"\n") > 1:
+            real_write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    for inject in ((sinks.pq, "write_table", write_half_then_fail),
+                   (store_module.os, "write", append_half_then_fail)):
+        with monkeypatch.context() as patch:
+            patch.setattr(*inject)
+            assert main(argv) == 4
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith("ptoie-batch: error: stopped storing extracted triples: No space "
+                               "left on device") and "rerun the same command to resume" in line
+        files = sorted(p.name for p in full.parquet_path.iterdir())
+        assert not [f for f in files if f.startswith(".")]            # no temporary shard
+        lines = (full.parquet_path / ShardStore.MANIFEST).read_bytes().decode().splitlines(True)
+        assert all(line.endswith("\n") for line in lines)            # no partial line
+        referenced = {json.loads(line)["shard"] for line in lines}
+        assert {f for f in files if f.startswith("part-")} == referenced  # no orphan shard
+    assert main(argv) == 0
+    assert triple_rows(full) == triple_rows(clean) and manifest(full) == manifest(clean)
+    assert output_counts(full) == output_counts(clean)
+
+
+def test_a_real_full_disk_stops_the_job_and_a_rerun_after_freeing_space_completes(
+        tmp_path, monkeypatch, capsys):
+    """The same on a real full disk: a 600 KB tmpfs (mounting one needs root; elsewhere the
+    injected test above covers the path), grown to 20 MB for the rerun."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)],
+                           capture_output=True, text=True)
+    if mount.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mount.stderr.strip()})")
+    try:
+        corpus = write_corpus(tmp_path)
+        clean = make_config(tmp_path / "clean", corpus)
+        run_batch(clean, pool_factory=fake_pool)
+        full = make_config(disk, corpus)
+        argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
+                "--batch-sentences", "3", "--progress", "never"]
+        monkeypatch.setattr("jobs.batch.run_batch",
+                            lambda config: run_batch(config, pool_factory=fake_pool))
+        assert main(argv) == 4
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert "No space left on device" in line and "rerun the same command to resume" in line
+        assert not list(full.parquet_path.glob(".part-*"))
+        subprocess.run(["mount", "-o", "remount,size=20m", str(disk)], check=True)
+        assert main(argv) == 0
+        assert triple_rows(full) == triple_rows(clean) and manifest(full) == manifest(clean)
+        assert output_counts(full) == output_counts(clean)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
 def test_dry_run_counts_without_a_model_and_limit(tmp_path):
     corpus = write_corpus(tmp_path)
     config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")
@@ -378,14 +531,15 @@ def _cleanup_group(process: subprocess.Popen) -> None:
         pass
 
 
-@pytest.mark.slow
-def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.fixture(scope="module")
+def clean_real_run(tmp_path_factory) -> tuple[Path, BatchConfig]:
+    """The uninterrupted run of the real command on ``_real_corpus`` (also its end-to-end test):
+    the reference of the tests that kill it or its workers."""
+    tmp_path = tmp_path_factory.mktemp("clean-real")
     corpus = _real_corpus(tmp_path)
-    env = os.environ | {"PYTHONPATH": str(REPO)}
-
-    # the uninterrupted run (also the end-to-end test of the command)
     clean_out = tmp_path / "clean" / "kg.ttl"
-    done = subprocess.run(_command(corpus, clean_out), cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run(_command(corpus, clean_out), cwd=REPO,
+                          env=os.environ | {"PYTHONPATH": str(REPO)}, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     clean = replace(make_config(tmp_path, corpus), out=clean_out)
@@ -394,6 +548,14 @@ def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pa
     assert counts["parquet"] > 0, "the shipped model extracts triples from these sentences"
     assert set(counts.values()) == {counts["parquet"]}
     assert len(manifest(clean)) == 5
+    return corpus, clean
+
+
+@pytest.mark.slow
+def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, clean_real_run):
+    corpus, clean = clean_real_run
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    counts = output_counts(clean)
 
     # the same command, killed with SIGKILL once the first batch is committed, then rerun
     killed_out = tmp_path / "killed" / "kg.ttl"
@@ -422,3 +584,37 @@ def test_real_job_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_pa
     assert manifest(killed) == manifest(clean)          # same raw outputs, sentence by sentence
     assert triple_rows(killed) == triple_rows(clean)    # no loss, no duplicates
     assert output_counts(killed) == counts
+
+
+@pytest.mark.slow
+def test_dying_workers_lose_nothing_and_a_poison_document_is_isolated(tmp_path, clean_real_run):
+    """Real Ray workers (2) that die (os._exit, as the OOM killer would kill them) through the
+    test-only fault injection of ``ExtractorWorker``: two deaths, each on its first meeting with a
+    sentence -> everything extracted, the same raw outputs and triples as the uninterrupted run;
+    a document that kills every worker it reaches -> only it skipped, recorded as worker_crashed
+    with its tries, every other document extracted."""
+    corpus, clean = clean_real_run
+    flags = [*REAL_FLAGS[:REAL_FLAGS.index("--workers")], "--workers", "2", "--progress", "never"]
+    once = tmp_path / "crashed-once"
+    once.mkdir()
+
+    def run(name: str, crash_env: dict[str, str]) -> tuple[subprocess.CompletedProcess, BatchConfig]:
+        out = tmp_path / name / "kg.ttl"
+        done = subprocess.run([sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out),
+                               *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env=os.environ | {"PYTHONPATH": str(REPO)} | crash_env)
+        return done, replace(clean, out=out)
+
+    done, twice = run("thrice", {FaultInjection.CRASH_ON: "escreveu", FaultInjection.CRASH_ONCE: str(once)})
+    assert done.returncode == 0, done.stderr
+    assert len(list(once.iterdir())) == 3  # "escreveu": three sentences, each killed a worker once
+    retried = json.loads((twice.parquet_path / ShardStore.LAST_RUN).read_text())["batch_retries"]
+    assert retried >= 3 and f"{retried} batch(es) retried after a worker died" in done.stdout
+    assert manifest(twice) == manifest(clean) and triple_rows(twice) == triple_rows(clean)
+
+    done, poisoned = run("poison", {FaultInjection.CRASH_ON: "Lusíadas"})
+    assert done.returncode == EXIT_SKIPPED, done.stderr
+    [record] = [json.loads(line) for line in poisoned.errors_path.read_text().splitlines()]
+    assert (record["doc_id"], record["kind"], record["tries"]) == ("camoes", "worker_crashed", MAX_TRIES)
+    assert sorted(manifest(poisoned)) == ["cabral", "geo.txt", "machado", "pessoa"]
+    assert {r[0] for r in triple_rows(poisoned)} == {r[0] for r in triple_rows(clean)} - {"camoes"}

@@ -1,6 +1,7 @@
 """The batch job on a real 2-node Ray cluster on localhost (``ray start`` head + second node,
 1 CPU each, token authentication): ``--address`` with ``--workers auto`` puts one extractor actor
-on each node, and the triples equal those of a local run.
+on each node, and the triples equal those of a local run; a node lost in the middle of a job
+leaves the job finishing on the other, with the same triples.
 
 The cluster is ``bench/cluster.py``'s :class:`LocalRayCluster` (its docstring says how the token,
 the temporary folders and the clean-up are isolated from the user's Ray and other jobs). A cluster
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -28,11 +30,21 @@ FLAGS = ["--greedy", "--max-tokens", "24", "--n-parallel", "4", "--batch-sentenc
          "--progress", "never"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_cluster(request):
+    """One cluster for the module: the node-loss test, which kills the second node, runs last."""
     cluster = LocalRayCluster(nodes=2, cpus_per_node=1, object_store_mb=100)
     request.addfinalizer(cluster.stop)  # also after a failed or partial start
     return cluster.start()
+
+
+@pytest.fixture(scope="module")
+def local_run(ray_cluster, tmp_path_factory) -> tuple[Path, Path]:
+    """The corpus and the output folder of the same job on a local Ray (2 workers)."""
+    root = tmp_path_factory.mktemp("local-run")
+    corpus = _real_corpus(root)
+    _run(corpus, root / "local", ray_cluster.env, "--workers", "2")
+    return corpus, root / "local"
 
 
 def _run(corpus: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
@@ -56,8 +68,9 @@ def _raw_outputs(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_job_on_a_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path, ray_cluster):
-    corpus = _real_corpus(tmp_path)
+def test_job_on_a_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_path, ray_cluster,
+                                                                          local_run):
+    corpus, local = local_run
     assert len(ray_cluster.node_ids) == 2
 
     on_cluster = _run(corpus, tmp_path / "cluster", ray_cluster.env,
@@ -75,9 +88,38 @@ def test_job_on_a_two_node_cluster_uses_both_nodes_and_matches_a_local_run(tmp_p
     assert sorted(a["node"] for a in actors) == sorted(ray_cluster.node_ids)  # one per node
 
     # the same job on a local Ray (2 workers): the same decodes, so the same triples
-    _run(corpus, tmp_path / "local", ray_cluster.env, "--workers", "2")
     cluster_rows = _rows(tmp_path / "cluster")
     assert len(cluster_rows) > 0, "the shipped model extracts triples from these sentences"
-    assert cluster_rows == _rows(tmp_path / "local")
-    assert _raw_outputs(tmp_path / "cluster") == _raw_outputs(tmp_path / "local")  # raw outputs too
+    assert cluster_rows == _rows(local)
+    assert _raw_outputs(tmp_path / "cluster") == _raw_outputs(local)  # raw outputs too
     assert len(_raw_outputs(tmp_path / "cluster")) == 5
+
+
+@pytest.mark.slow
+def test_a_node_lost_mid_job_leaves_the_job_finishing_on_the_other(tmp_path, ray_cluster, local_run):
+    """The second node is killed (SIGKILL to its raylet's session) once the first batch is
+    stored: its worker's batches go to the worker on the head node, Ray cannot restart that
+    worker anywhere (1 CPU per node), and the job ends with every document, as a local run."""
+    corpus, local = local_run
+    out = tmp_path / "cluster"
+    manifest = out / "kg.parquet" / "_manifest.jsonl"
+    command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out / "kg.ttl"),
+               *FLAGS, "--address", ray_cluster.address, "--workers", "auto"]
+    job = subprocess.Popen(command, cwd=REPO, env=ray_cluster.env | {"PYTHONPATH": str(REPO)},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while job.poll() is None and time.monotonic() < deadline:
+            if manifest.exists() and manifest.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.05)
+        assert job.poll() is None, "the job ended before the node could be lost"
+        ray_cluster.kill_node(1)
+        stdout, stderr = job.communicate(timeout=300)
+    finally:
+        job.kill()
+    assert job.returncode == 0, f"{stdout}\n{stderr}"
+    last_run = json.loads((out / "kg.parquet" / "_last_run.json").read_text())
+    assert (last_run["worker_nodes"], last_run["documents_skipped"]) == (2, 0)
+    assert last_run["batch_retries"] >= 1, "the lost node held no batch: nothing was tested"
+    assert _rows(out) == _rows(local) and _raw_outputs(out) == _raw_outputs(local)

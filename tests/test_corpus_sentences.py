@@ -39,6 +39,12 @@ def sentences(text: str, **kwargs) -> list[str]:
      ["Comprou maçãs, peras, uvas etc. e voltou para casa.", "Eram 10 h."]),
     ("D. Pedro I proclamou a independência. J. K. Rowling escreveu Harry Potter.",
      ["D. Pedro I proclamou a independência.", "J. K. Rowling escreveu Harry Potter."]),
+    ("Reinava o rei D. Manuel I. Vasco da Gama está sepultado no mosteiro.",
+     ["Reinava o rei D. Manuel I.", "Vasco da Gama está sepultado no mosteiro."]),
+    ("A rainha D. Maria II. Depois veio D. João V. O ouro do Brasil pagou o convento.",
+     ["A rainha D. Maria II.", "Depois veio D. João V.", "O ouro do Brasil pagou o convento."]),
+    ("O livro de John F. Kennedy e o de Mr. Fingers saíram. Fim da lista.",
+     ["O livro de John F. Kennedy e o de Mr. Fingers saíram.", "Fim da lista."]),
 ])
 def test_abbreviations_initials_and_siglas(text, expected):
     assert sentences(text) == expected

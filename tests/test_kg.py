@@ -72,6 +72,33 @@ def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatc
     assert len(list(cache.glob("fragment-*.ttl"))) == 3      # stale fragments removed
 
 
+def test_fragments_are_bounded_by_rows_whatever_the_file_sizes(tmp_path, monkeypatch):
+    monkeypatch.setattr(kg, "FRAGMENT_ROWS", 5)
+    monkeypatch.setattr(kg, "READ_ROWS", 2)
+    data = tmp_path / "kg.parquet"
+    people = [(i, PEOPLE[i % 6]) for i in range(23)]
+    big = shard(data, "part-0.parquet", people[:12])       # one file over three fragments
+    small = [shard(data, f"part-{n}.parquet", people[12 + 2 * (n - 1):12 + 2 * n]) for n in (1, 2)]
+    last = shard(data, "part-3.parquet", people[16:])      # 7 rows
+    sources = [big, *small, last]
+    outputs = GraphOutputs.beside(tmp_path / "kg.ttl", view=None)
+    loads = []
+    real = Store.bulk_load
+    monkeypatch.setattr(Store, "bulk_load", lambda self, **kw: (loads.append(kw["path"]), real(self, **kw))[1])
+    report = build_graph(sources, outputs, cache=data / "_kg")
+    assert report.triples == 23 and report.counts == dict.fromkeys(["rdf", "store", "graphml", "node-link"], 23)
+    assert statements(outputs.rdf) == 23
+    fragments = sorted((data / "_kg").glob("fragment-0*.ttl"))  # not the labels fragment
+    assert [statements(f) for f in fragments] == [5, 5, 5, 5, 3]   # rows cut at 5, files or not
+    assert len(loads) == 6                    # the store loads one at a time, then the labels
+    rows = sorted((r["doc_id"], r["arg1"]) for r in
+                  pq.read_table(tmp_path / "kg.parquet").to_pylist())
+    graph = Graph().parse(outputs.rdf, format="turtle")
+    assert len(rows) == 23 and len(set(graph.subjects(RDF.type, RDF.Statement))) == 23
+    again = build_graph(sources, outputs, cache=data / "_kg")
+    assert again.written == [] and len(loads) == 6
+
+
 def test_networkx_outputs_stop_at_the_bound_with_a_reason(tmp_path):
     data = tmp_path / "kg.parquet"
     sources = [shard(data, "part-0.parquet", list(enumerate(PEOPLE)))]

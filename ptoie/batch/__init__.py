@@ -22,18 +22,23 @@ Flow (one way), a module per stage::
   documents (same id and content hash). One job at a time holds the dataset's lock (``flock``,
   released by the kernel when the job dies, so a killed job never blocks its resume).
 * **Bad input never kills the job**: each problem becomes one line on stderr and one JSON record
-  in the errors file; the exit status is 3 when documents were skipped.
+  in the errors file; the exit status is 3 when documents were skipped. Input the job cannot run
+  on at all (a missing path, no document to extract) is refused before anything is written.
+* **Dead workers cost nothing** (``workers.RayWorkerPool``): Ray restarts the actor, its batches
+  go to live ones, and a document that kills every worker is isolated and skipped.
 """
 
-from .config import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE, BatchConfig, BatchUsageError
+from .config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
+                     BatchStoppedError, BatchUsageError)
 from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from .report import BatchSummary
 from .run import run_batch
 from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import (DocumentResult, ExtractorWorker, InProcessWorkerPool, RayWorkerPool,
-                      WorkerPool, size_workers)
+from .workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
+                      FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
+                      WorkersLostError, size_workers)
 
-__all__ = ["EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
+__all__ = ["EXIT_STOPPED", "BatchStoppedError", "MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
            "BatchUsageError", "DocumentResult", "DocumentTask", "ExtractorWorker",
            "InProcessWorkerPool", "ManifestEntry", "OutputLock", "PreparedDocument",
            "RayWorkerPool", "ShardStore", "WorkerPool", "group_batches", "prepare_documents",

@@ -23,11 +23,20 @@ EXIT_USAGE = 2
 EXIT_SKIPPED = 3
 """The job completed, but some documents (or files) were skipped; see the errors file."""
 
+EXIT_STOPPED = 4
+"""The job stopped: it could not write its output (a full disk, another I/O error) or lost every
+worker. Finished documents are kept; rerun the same command once fixed."""
+
 ProgressMode = Literal["auto", "always", "never"]
 
 
 class BatchUsageError(ValueError):
     """A configuration the job cannot run with; the message says what to change."""
+
+
+class BatchStoppedError(RuntimeError):
+    """The job stopped before the end (:data:`EXIT_STOPPED`); the message says why and that a
+    rerun resumes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +62,9 @@ class BatchConfig:
     "skip": skip and record the whole sentence."""
     limit: int | None = None
     """Process only the first N documents of the corpus (finished ones included)."""
+    languages: tuple[str, ...] | None = ("pt",)
+    """Documents found to be in another language are skipped and recorded
+    (:class:`ptoie.language.LanguageFilter`); None: every document is extracted."""
 
     # outputs
     out: Path
@@ -180,6 +192,8 @@ class BatchConfig:
         """Raise :class:`BatchUsageError` naming the flag to fix."""
         checks = [
             (bool(self.inputs), "give at least one input file or directory"),
+            (self.languages is None or bool(self.languages),
+             "--languages needs at least one language code, or any"),
             (self.workers == "auto" or (isinstance(self.workers, int) and self.workers >= 1),
              f"--workers must be auto or >= 1 (got {self.workers})"),
             (self.end_bias <= 0, f"--end-bias must be <= 0: it only turns an end into a new line, "
@@ -206,5 +220,8 @@ class BatchConfig:
             rdf_format(self.out)
         except ValueError as exc:
             raise BatchUsageError(f"--out {exc}") from None
+        for path in self.inputs:
+            if not path.exists():
+                raise BatchUsageError(f"{path}: no such file or directory")
         if self.parquet_path.exists() and not self.parquet_path.is_dir():
             raise BatchUsageError(f"--parquet {self.parquet_path} exists and is not a directory")

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..corpus import CorpusProblem, Document, read_corpus
+from ..language import LanguageFilter
 from ..sentences import split_sentences
 from .config import BatchConfig
 
@@ -44,12 +46,15 @@ class DocumentTask:
 
 
 # -- corpus -> documents -> batches -----------------------------------------------------------
-def prepare_documents(config: BatchConfig, on_problem: Callable[[CorpusProblem], None]
+def prepare_documents(config: BatchConfig, on_problem: Callable[[CorpusProblem], None],
+                      on_ignored: Callable[[Path], None] | None = None
                       ) -> Iterator[PreparedDocument]:
     """The corpus' documents (up to ``config.limit``), split into sentences; problems go to
-    ``on_problem``: bad input, duplicate ids, documents left without a sentence."""
+    ``on_problem``: bad input, duplicate ids, documents in a language not in
+    ``config.languages``. Files of types not read go to ``on_ignored``."""
     seen: set[str] = set()
-    for item in read_corpus(config.inputs, config.corpus_options()):
+    language = LanguageFilter(config.languages) if config.languages is not None else None
+    for item in read_corpus(config.inputs, config.corpus_options(), on_ignored=on_ignored):
         if isinstance(item, CorpusProblem):
             on_problem(item)
             continue
@@ -61,6 +66,15 @@ def prepare_documents(config: BatchConfig, on_problem: Callable[[CorpusProblem],
                                      f"(fix the {config.id_field!r} field)"))
             continue
         seen.add(item.doc_id)
+        refused = language.refuse(item.text) if language is not None else None
+        if refused is not None:
+            accepted = ",".join(sorted(language.languages))  # type: ignore[union-attr]
+            on_problem(CorpusProblem(
+                item.source, "language",
+                f"not in --languages {accepted}: the text reads as {refused.language!r} "
+                f"(probability {refused.probability:.2f}); pass --languages "
+                f"{accepted},{refused.language} or --languages any to extract it"))
+            continue
         yield _prepare(item, config)
 
 

@@ -30,12 +30,15 @@ class ErrorLog:
             self._fh = open(path, "w", encoding="utf-8")
 
     def record(self, *, source: str, kind: str, message: str, skipped: ErrorScope,
-               doc_id: str | None = None, text: str | None = None) -> None:
+               doc_id: str | None = None, text: str | None = None, tries: int | None = None
+               ) -> None:
         self.counts[skipped] += 1
         self._echo(f"ptoie-batch: skipped {skipped} {source}: {message}")
         if self._fh is not None:
             record = {"source": source, "doc_id": doc_id, "kind": kind, "skipped": skipped,
                       "message": message}
+            if tries is not None:
+                record["tries"] = tries
             if text is not None:
                 record["text"] = text[:200] + ("…" if len(text) > 200 else "")
             self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -82,6 +85,28 @@ class Progress:
         self.bar.close()
 
 
+class IgnoredFiles:
+    """Files of types the job does not read, found in the input folders: counted, the first few
+    named."""
+
+    SHOWN = 5
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[str] = []
+
+    def add(self, path: Path) -> None:
+        self.count += 1
+        if len(self.examples) < self.SHOWN:
+            self.examples.append(str(path))
+
+    def describe(self) -> str:
+        """``3 files of types not read: a.md, b.pdf, c.docx`` (``, and N more`` past the first few)."""
+        more = f", and {self.count - len(self.examples)} more" if self.count > len(self.examples) else ""
+        files = "file" if self.count == 1 else "files"
+        return f"{self.count} {files} of types not read: {', '.join(self.examples)}{more}"
+
+
 # -- the summary ------------------------------------------------------------------------------
 @dataclass(slots=True)
 class BatchSummary:
@@ -114,6 +139,10 @@ class BatchSummary:
     """Ray nodes the workers ran on."""
     commit_seconds: float = 0.0
     """Driver time spent storing finished batches (shards + manifest)."""
+    ignored: str = ""
+    """Files of types the job does not read, found in the input folders (count, first few)."""
+    batch_retries: int = 0
+    """Batches sent again because their worker died (Ray restarts it)."""
 
     @property
     def exit_code(self) -> int:
@@ -136,9 +165,13 @@ class BatchSummary:
         ]
         if not self.dry_run:
             lines.append(f"  triples    {self.triples} this run, {self.triples_total} in the graph")
+        if self.ignored:
+            lines.append(f"  ignored    {self.ignored}")
         if self.workers:
             lines.append(f"  workers    {self.workers} on {self.worker_nodes} Ray node(s); "
-                         f"driver stored batches in {self.commit_seconds:.2f} s")
+                         f"driver stored batches in {self.commit_seconds:.2f} s"
+                         + (f"; {self.batch_retries} batch(es) retried after a worker died"
+                            if self.batch_retries else ""))
         for name, path in self.outputs.items():
             count = f" ({self.counts[name]} triples)" if name in self.counts else ""
             lines.append(f"  {name:<10} {path}{count}")

@@ -7,28 +7,52 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from ..corpus import CorpusProblem
+from ..corpus import READ_TYPES, CorpusProblem
 from ..kg import build_graph
 from ..sinks import records_table
-from .config import BatchConfig, BatchUsageError
+from .config import BatchConfig, BatchStoppedError, BatchUsageError
 from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
-from .report import BatchSummary, ErrorLog, Progress
+from .report import BatchSummary, ErrorLog, IgnoredFiles, Progress
 from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import DocumentResult, RayWorkerPool, WorkerPool
+from .workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool, WorkersLostError
+
+
+def check_corpus(config: BatchConfig) -> None:
+    """The door: raise :class:`BatchUsageError` (one line, before anything is written) when the
+    corpus holds no document to extract. Reads only up to the first such document."""
+    problems: list[CorpusProblem] = []
+    ignored = IgnoredFiles()
+    for doc in prepare_documents(config, problems.append, ignored.add):
+        if doc.sentences:
+            return
+    where = ", ".join(map(str, config.inputs))
+    why = []
+    if problems:
+        kinds = Counter(p.kind for p in problems)
+        why.append(f"{len(problems)} skipped ({', '.join(f'{n} {k}' for k, n in kinds.items())}; "
+                   f"first: {problems[0]})")
+    if ignored.count:
+        why.append(ignored.describe())
+    if not why:
+        why.append("no file of a type it reads")
+    raise BatchUsageError(f"no document to extract in {where}: {'; '.join(why)}. ptoie-batch "
+                          f"reads {READ_TYPES}")
 
 
 def count_corpus(config: BatchConfig, *, is_done: Callable[[str, str], bool],
                  on_problem: Callable[[CorpusProblem], None]) -> BatchSummary:
     """A reading pass without extraction: document and sentence counts (``--dry-run``, and the
-    totals of the progress bar)."""
+    totals of the progress bar), and the files of types not read."""
     summary = BatchSummary(dry_run=True)
-    for doc in prepare_documents(config, on_problem):
+    ignored = IgnoredFiles()
+    for doc in prepare_documents(config, on_problem, ignored.add):
         summary.documents += 1
         summary.sentences_skipped += len(doc.too_long)
         if not doc.sentences:
@@ -38,6 +62,7 @@ def count_corpus(config: BatchConfig, *, is_done: Callable[[str, str], bool],
         else:
             summary.documents_processed += 1
             summary.sentences += len(doc.sentences)
+    summary.ignored = ignored.describe() if ignored.count else ""
     return summary
 
 
@@ -47,12 +72,15 @@ def _echo(line: str) -> None:
 
 def run_batch(config: BatchConfig, *,
               pool_factory: Callable[..., WorkerPool] | None = None) -> BatchSummary:
-    """Run the job (see :mod:`ptoie.batch`). Raises :class:`BatchUsageError` for bad settings
-    and when another job holds the output's lock.
+    """Run the job (see :mod:`ptoie.batch`). Raises :class:`BatchUsageError` for bad settings or
+    input and when another job holds the output's lock (nothing written), and
+    :class:`BatchStoppedError` when it cannot write its outputs (a full disk) or loses every
+    worker (finished documents kept).
 
     ``pool_factory(config, announce=...)`` builds the worker pool; default :class:`RayWorkerPool`.
     """
     config.validate()
+    check_corpus(config)
     start = time.monotonic()
     if config.dry_run:
         errors = ErrorLog(config.errors_path, echo=_echo)
@@ -75,22 +103,39 @@ def run_batch(config: BatchConfig, *,
         progress = Progress(total_sentences=totals.sentences,
                             total_documents=totals.documents_processed, mode=config.progress)
         errors = ErrorLog(config.errors_path, echo=progress.write)
-        summary = BatchSummary()
+        summary = BatchSummary(ignored=totals.ignored)
         try:
             _extract_all(config, store, pool_factory or RayWorkerPool, errors, progress, summary)
+        except OSError as exc:
+            raise _stopped(config, exc, "storing extracted triples") from None
+        except WorkersLostError as exc:
+            raise BatchStoppedError(f"stopped: {exc}; the documents finished so far are kept in "
+                                    f"{config.parquet_path}/, rerun the same command to resume"
+                                    ) from None
         finally:
             progress.close()
             errors.close()
         summary.documents_skipped = errors.skipped_inputs
         summary.sentences_skipped = errors.counts["sentence"]
-        _write_outputs(config, store, summary)
-        summary.seconds = time.monotonic() - start
-        (store.directory / ShardStore.LAST_RUN).write_text(
-            json.dumps(asdict(summary) | {"exit_code": summary.exit_code}, indent=2),
-            encoding="utf-8")
+        try:
+            _write_outputs(config, store, summary)
+            summary.seconds = time.monotonic() - start
+            (store.directory / ShardStore.LAST_RUN).write_text(
+                json.dumps(asdict(summary) | {"exit_code": summary.exit_code}, indent=2),
+                encoding="utf-8")
+        except OSError as exc:
+            raise _stopped(config, exc, "writing the graph outputs") from None
     finally:
         lock.release()
     return summary
+
+
+def _stopped(config: BatchConfig, exc: OSError, doing: str) -> BatchStoppedError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return BatchStoppedError(
+        f"stopped {doing}: {exc.strerror or exc}{where}; the documents finished so far are kept "
+        f"in {config.parquet_path}/, free space (or fix the error) and rerun the same command to "
+        f"resume")
 
 
 def _check_model_files(config: BatchConfig) -> None:
@@ -131,39 +176,40 @@ def _extract_all(config: BatchConfig, store: ShardStore,
     pool = pool_factory(config, announce=progress.write)
     summary.workers, summary.worker_nodes = pool.workers, len(pool.nodes)
     try:
-        for docs, results in pool.map(itertools.chain([first], work)):
+        for docs, outcomes in pool.map(itertools.chain([first], work)):
             began = time.monotonic()
-            _commit_batch(docs, results, store, errors, progress, summary)
+            _commit_batch(docs, outcomes, store, errors, progress, summary)
             summary.commit_seconds += time.monotonic() - began
     finally:
+        summary.batch_retries = pool.retried_batches
         pool.close()
 
 
-def _commit_batch(docs: list[PreparedDocument], results: list[DocumentResult] | Exception,
-                  store: ShardStore, errors: ErrorLog, progress: Progress,
-                  summary: BatchSummary) -> None:
-    """Store one finished batch (shard + manifest), or record its documents as failed."""
-    if isinstance(results, Exception):
-        reason = str(results).strip().splitlines()[-1] if str(results).strip() else repr(results)
-        for doc in docs:
-            errors.record(source=doc.source, doc_id=doc.doc_id, kind="extraction_failed",
-                          skipped="document",
-                          message=f"extraction failed ({reason}); rerun to retry it")
-        return
+def _commit_batch(docs: list[PreparedDocument], outcomes: BatchOutcome, store: ShardStore,
+                  errors: ErrorLog, progress: Progress, summary: BatchSummary) -> None:
+    """Store the extracted documents of one finished batch (shard + manifest); record the
+    failed ones."""
     entries, records = [], []
-    for doc, result in zip(docs, results, strict=True):
-        records += result.records
+    for doc, outcome in zip(docs, outcomes, strict=True):
+        if isinstance(outcome, DocumentFailure):
+            errors.record(source=doc.source, doc_id=doc.doc_id, kind=outcome.kind,
+                          skipped="document", message=outcome.message,
+                          tries=outcome.tries if outcome.kind == "worker_crashed" else None)
+            continue
+        records += outcome.records
         entries.append(ManifestEntry(
             doc_id=doc.doc_id, source=doc.source, sha256=doc.sha256, shard=None,
-            sentences=result.n_sentences, sentences_too_long=len(doc.too_long),
-            triples=len(result.records), rejected_lines=result.rejected_lines,
-            outputs_sha256=result.outputs_sha256))
+            sentences=outcome.n_sentences, sentences_too_long=len(doc.too_long),
+            triples=len(outcome.records), rejected_lines=outcome.rejected_lines,
+            outputs_sha256=outcome.outputs_sha256))
+    if not entries:
+        return
     store.commit(records_table(records), entries)
     n_sentences = sum(e.sentences for e in entries)
-    summary.documents_processed += len(docs)
+    summary.documents_processed += len(entries)
     summary.sentences += n_sentences
     summary.triples += len(records)
-    progress.update(documents=len(docs), sentences=n_sentences, triples=len(records))
+    progress.update(documents=len(entries), sentences=n_sentences, triples=len(records))
 
 
 def _record_prepared(config: BatchConfig, errors: ErrorLog, summary: BatchSummary

@@ -124,20 +124,37 @@ class ShardStore:
         if table.num_rows:
             self._seq += 1
             shard = f"part-{self._run}-{self._seq:06d}.parquet"
-            write_parquet_shard(table, self.directory, shard)
+            write_parquet_shard(table, self.directory, shard)  # all or nothing (atomic_path)
         lines = "".join(json.dumps(asdict(e) | {"shard": shard}, ensure_ascii=False) + "\n"
                         for e in entries)
-        fd = os.open(self.manifest_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, lines.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fsync_dir(self.directory)
+            self._append_manifest(lines.encode("utf-8"))
+            fsync_dir(self.directory)
+        except OSError:
+            if shard is not None:  # never referenced: remove it now rather than at the next start
+                (self.directory / shard).unlink(missing_ok=True)
+            raise
         for entry in entries:
             entry.shard = shard
             self._supersede(entry)
         return shard
+
+    def _append_manifest(self, data: bytes) -> None:
+        """Append whole lines durably; on failure (a full disk) the manifest is cut back to the
+        lines it had, so no partial line is left."""
+        fd = os.open(self.manifest_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(fd, data[written:])
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, size)
+                raise
+        finally:
+            os.close(fd)
 
     def _supersede(self, entry: ManifestEntry) -> None:
         previous = self.entries.get(entry.doc_id)
