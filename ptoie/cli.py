@@ -24,8 +24,8 @@ EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p"
 def _lora_merge(value: str) -> str | None:
     if value == "none":
         return None
-    if value not in MERGED_QUANTS:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join((*MERGED_QUANTS, 'none'))}")
+    if value not in (*MERGED_QUANTS, "auto"):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(('auto', *MERGED_QUANTS, 'none'))}")
     return value
 
 
@@ -38,13 +38,14 @@ def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
     """
     d = _EXTRACTOR_DEFAULTS
     model = parser.add_argument_group("model")
-    model.add_argument("--model", help="GGUF model path or embedded:smollm2 (the bare base); "
+    model.add_argument("--model", help="GGUF model path, or embedded:gemma3-270m / embedded:smollm2 (a bare base); "
                                        "omitted: the shipped default model (models/default.json)")
     model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
     model.add_argument("--lora-merge", type=_lora_merge, default=d["lora_merge"],
-                       metavar="{" + ",".join((*MERGED_QUANTS, "none")) + "}",
-                       help="merge the adapter into the base at first use, cached, in this format; "
-                            "none: apply it at run time (default: %(default)s)")
+                       metavar="{" + ",".join(("auto", *MERGED_QUANTS, "none")) + "}",
+                       help="merge the adapter into the base at first use, cached, in this format "
+                            "(auto: q8_0 on a k-quant base, q4_0 otherwise); none: apply it at run "
+                            "time (default: %(default)s)")
     model.add_argument("--n-ctx", type=int, default=d["n_ctx"],
                        help="context tokens per sentence: prompt + sentence + answer (default: %(default)s)")
     model.add_argument("--n-parallel", type=int, default=d["n_parallel"],

@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .grammar import answer_grammar
 from .models import default_model, resolve_model_path
@@ -135,11 +135,12 @@ class Extractor:
             embedded SmolLM2-135M-Instruct base plus ptoie's fine-tuned adapter).
         lora_path: llama.cpp LoRA-adapter GGUF applied on top of ``model_path``. Ignored when
             ``model_path`` is None (the default's own adapter is used).
-        lora_merge: how the adapter is applied. ``"q4_0"`` (default), ``"q8_0"``, ``"f16"``: merged
-            into the model once and stored as that type in a cache file (:mod:`ptoie.merge`; the
-            first use takes seconds); Q4_0 decodes about twice as fast as the adapter at run time
-            on CPU, at the same PUD-100 F1 (docs/throughput.md). None: llama.cpp applies the
-            adapter at run time on every token.
+        lora_merge: how the adapter is applied. ``"q4_0"``, ``"q8_0"``, ``"f16"``: merged into
+            the model once and stored as that type in a cache file (:mod:`ptoie.merge`; the first
+            use takes seconds); merged decodes faster than the adapter at run time on CPU
+            (docs/throughput.md). ``"auto"`` (default): :func:`ptoie.merge.merge_quant_for` the
+            base (Q8_0 on a k-quant base such as Gemma's Q4_K_M, Q4_0 otherwise). None: llama.cpp
+            applies the adapter at run time on every token.
 
         n_ctx: longest context of one sentence in tokens (prompt + answer); a longer prompt
             gets no answer. The KV cache holds max(n_ctx, 320 x n_parallel) cells shared by
@@ -170,7 +171,7 @@ class Extractor:
         *,
         # model
         lora_path: str | os.PathLike[str] | None = None,
-        lora_merge: MergedQuant | None = "q4_0",
+        lora_merge: MergedQuant | Literal["auto"] | None = "auto",
         # hardware
         n_ctx: int = 2048,
         n_threads: int | None = None,
@@ -212,11 +213,15 @@ class Extractor:
         self.grammar = grammar
         self.require_spans = require_spans
 
-        from .merge import MERGED_QUANTS, MergeError, merged_gguf  # late: numpy/gguf only here
+        from .merge import MERGED_QUANTS, MergeError, merge_quant_for, merged_gguf  # late: numpy/gguf only here
 
-        if lora_merge is not None and lora_merge not in MERGED_QUANTS:
-            raise ValueError(f"lora_merge must be one of {MERGED_QUANTS} or None, got {lora_merge!r}")
-        self.lora_merge = lora_merge if self.lora_path is not None else None
+        if lora_merge is not None and lora_merge not in (*MERGED_QUANTS, "auto"):
+            raise ValueError(f"lora_merge must be 'auto', one of {MERGED_QUANTS} or None, got {lora_merge!r}")
+        if self.lora_path is None:
+            lora_merge = None
+        elif lora_merge == "auto":
+            lora_merge = merge_quant_for(self.model_path)
+        self.lora_merge: MergedQuant | None = lora_merge
         self.loaded_path = self.model_path
         """The GGUF llama.cpp loads: ``model_path``, or the cached merge of model and adapter."""
         if self.lora_merge is not None:

@@ -26,10 +26,10 @@ def test_every_command_maps_the_same_flags_to_the_extractor():
 
 def test_defaults_are_the_extractors_and_bad_values_name_the_flag(capsys):
     options = extractor_options(build_parser().parse_args(["extract", "Ela canta."]))
-    assert (options["model_path"], options["lora_merge"], options["temperature"]) == (None, "q4_0", 0.2)
+    assert (options["model_path"], options["lora_merge"], options["temperature"]) == (None, "auto", 0.2)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["extract", "x", "--lora-merge", "q4_1"])
-    assert "argument --lora-merge: choose from q4_0, q8_0, f16, none" in capsys.readouterr().err
+    assert "argument --lora-merge: choose from auto, q4_0, q8_0, f16, none" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["extract", "x", "--greedy", "--temperature", "0.5"])
     assert "not allowed with argument --greedy" in capsys.readouterr().err

@@ -6,18 +6,22 @@ import gguf
 import pytest
 
 from ptoie import Extractor
-from ptoie.models import default_model
+from ptoie.models import EMBEDDED_SMOLLM2, default_model
+from ptoie.resources import bundled_path
+
+SMOLLM2_ADAPTER = bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf")
 
 pytestmark = pytest.mark.slow
 
 
 def test_default_is_the_embedded_base_with_the_shipped_lora_adapter():
     spec = default_model()
-    assert spec.model_path.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert spec.model_path.name == "gemma-3-270m-q4_k_m.gguf"
     assert spec.lora_path is not None and spec.lora_path.is_file()
     fields = gguf.GGUFReader(spec.lora_path).fields
     assert bytes(fields["general.type"].parts[-1]).decode() == "adapter"
     assert bytes(fields["adapter.type"].parts[-1]).decode() == "lora"
+    assert bytes(fields["general.architecture"].parts[-1]).decode() == "gemma3"
 
 
 def test_default_model_extracts_the_obvious_triples():
@@ -27,7 +31,8 @@ def test_default_model_extracts_the_obvious_triples():
                  "A Universidade de São Paulo foi fundada em 1934.",
                  "O Brasil é o maior país da América do Sul."]
     with Extractor(temperature=0, max_tokens=48, n_parallel=3) as ex:
-        assert ex.model_id == "SmolLM2-135M-Instruct.Q4_1.gguf+ptoie-smollm2-135m-lora-f16.gguf"
+        assert ex.model_id == "gemma-3-270m-q4_k_m.gguf+ptoie-gemma3-270m-lora-f16.gguf"
+        assert ex.lora_merge == "q8_0"        # auto: the base is a k-quant
         results = ex.extract_batch(sentences)
     parts = [[t.parts for t in r.triples] for r in results]
     assert parts[0] == [("Machado de Assis", "escreveu", "Dom Casmurro")]
@@ -40,17 +45,18 @@ def test_default_model_extracts_the_obvious_triples():
 FORMAS = "Alan, que estuda na UFBA, é membro da Formas, e Maria mora em Salvador desde 2010."
 
 
-def test_the_default_goes_on_to_the_next_fact_and_ranks_it_lower():
-    """end_bias (default -2): the model's one-triple habit is overridden, the second fact comes
-    out with a confidence that carries the model's own doubt about going on; end_bias 0 gives
-    the paper's decoding back (one triple here)."""
-    with Extractor(temperature=0, max_tokens=96) as ex:
+def test_end_bias_goes_on_to_the_next_fact_and_ranks_it_lower():
+    """end_bias (default -2), on the SmolLM2 adapter, whose answers stop after one fact: the
+    one-triple habit is overridden, the second fact comes out with a confidence that carries the
+    model's own doubt about going on; end_bias 0 gives the paper's decoding back (one triple)."""
+    with Extractor(EMBEDDED_SMOLLM2, lora_path=SMOLLM2_ADAPTER, temperature=0, max_tokens=96) as ex:
         assert ex.sampling.end_bias == -2.0
         triples = ex.extract(FORMAS)
     parts = [t.parts for t in triples]
     assert parts[:2] == [("Alan", "é membro", "da Formas"), ("Maria", "mora em", "Salvador desde 2010")]
     assert triples[1].confidence < triples[0].confidence
-    with Extractor(temperature=0, max_tokens=96, end_bias=0.0) as ex:
+    with Extractor(EMBEDDED_SMOLLM2, lora_path=SMOLLM2_ADAPTER, temperature=0, max_tokens=96,
+                   end_bias=0.0) as ex:
         assert [t.parts for t in ex.extract(FORMAS)] == [("Alan", "é membro", "da Formas")]
 
 
@@ -63,9 +69,30 @@ def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted():
     with Extractor(temperature=0, max_tokens=48) as ex:
         assert ex.require_spans is True
         result = ex.extract_batch([title])[0]
-    assert result.raw_output == "Geografia do Brasil | do | Brasil"
+    assert result.raw_output == "Geografia do Brasil | é | a maior parte do Brasil"
     assert (result.triples, result.unsupported_triples) == ([], 1)
     with Extractor(temperature=0, max_tokens=48, require_spans=False) as ex:
         kept = ex.extract_batch([title])[0]
-    assert [t.parts for t in kept.triples] == [("Geografia do Brasil", "do", "Brasil")]
+    assert [t.parts for t in kept.triples] == [("Geografia do Brasil", "é", "a maior parte do Brasil")]
     assert kept.unsupported_triples == 0
+
+
+def test_llama_cpp_and_transformers_give_the_same_answers_with_the_shipped_adapter():
+    """The exported adapter GGUF is the trained LoRA: read back into peft on the de-quantised base,
+    transformers' greedy answers equal llama.cpp's (adapter applied at run time, no grammar,
+    end_bias 0: the plain greedy decoding both libraries do)."""
+    from training.config import TrainConfig
+    from training.generate_hf import generate_answers
+    from training.train import load_model, load_tokenizer
+    spec = default_model()
+    sentences = ["Machado de Assis escreveu Dom Casmurro.", "O rio Amazonas deságua no oceano Atlântico.",
+                 "Fernando Pessoa nasceu em Lisboa em 1888."]
+    with Extractor(temperature=0, max_tokens=40, lora_merge=None, grammar=False, require_spans=False,
+                   end_bias=0.0) as ex:
+        llama = [r.raw_output for r in ex.extract_batch(sentences)]
+    config = TrainConfig.from_dict({"base_model": "embedded:gemma3-270m", "method": "lora", "lora_r": 32,
+                                    "lora_alpha": 64, "lora_dropout": 0.0, "device": "cpu",
+                                    "init_adapter": str(spec.lora_path)})
+    model = load_model(config, "cpu").merge_and_unload().eval()
+    hf = generate_answers(model, load_tokenizer("embedded:gemma3-270m"), sentences, max_new_tokens=40)
+    assert hf == llama

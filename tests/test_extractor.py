@@ -73,18 +73,18 @@ def test_a_positive_end_bias_is_a_clear_error():
 def test_bad_lora_merge_is_a_clear_error():
     from ptoie.models import default_model
     spec = default_model()
-    with pytest.raises(ValueError, match="lora_merge must be one of"):
+    with pytest.raises(ValueError, match="lora_merge must be 'auto', one of"):
         Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge="q4_1")
 
 
 @pytest.mark.slow
 def test_adapter_merged_or_applied_at_run_time():
-    """Default: the adapter is merged into a cached Q4_0 model; lora_merge=None applies it in
-    llama.cpp. Both are the fine-tuned model (the bare base writes no triple for this sentence)."""
+    """Default: the adapter is merged into a cached model (Q8_0 matrices on the default's k-quant
+    base); lora_merge=None applies it in llama.cpp. Both are the fine-tuned model."""
     from ptoie.models import default_model
     spec = default_model()
     sentence = "Machado de Assis escreveu Dom Casmurro."
-    for merge in ("q4_0", None):
+    for merge in ("auto", None):
         with Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge=merge, temperature=0,
                        max_tokens=32, n_parallel=1) as ex:
             assert (ex.loaded_path != spec.model_path) == (merge is not None)

@@ -109,10 +109,12 @@ class BatchConfig:
 
     # model and decoding (see ptoie.Extractor)
     model: str | None = None
-    """GGUF model path or ``embedded:smollm2``; None: the shipped default model."""
+    """GGUF model path or an ``embedded:`` base (``embedded:gemma3-270m``, ``embedded:smollm2``);
+    None: the shipped default model."""
     lora: str | None = None
-    lora_merge: MergedQuant | None = "q4_0"
-    """Merge ``lora`` into ``model`` once (cached), in this format; None: apply it at run time."""
+    lora_merge: MergedQuant | Literal["auto"] | None = "auto"
+    """Merge ``lora`` into ``model`` once (cached), in this format (``auto``: see
+    :func:`ptoie.merge.merge_quant_for`); None: apply it at run time."""
     n_ctx: int = 2048
     """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
