@@ -497,7 +497,9 @@ def test_workers_auto_rule():
 
 
 # -- the real command: Ray workers, the shipped GGUF model, kill -9 ---------------------------
-REAL_FLAGS = ["--temperature", "0", "--seed", "0", "--max-tokens", "24", "--n-parallel", "4",
+SMOLLM2_FLAGS = ["--model", "embedded:smollm2", "--lora", str(REPO / "models" / "ptoie-smollm2-135m-lora-f16.gguf")]
+"""The job mechanics run on the smaller SmolLM2 adapter (the default model has its own tests)."""
+REAL_FLAGS = [*SMOLLM2_FLAGS, "--temperature", "0", "--seed", "0", "--max-tokens", "24", "--n-parallel", "4",
               "--batch-sentences", "2", "--workers", "1", "--progress", "never"]
 
 

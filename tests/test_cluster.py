@@ -26,8 +26,10 @@ if str(REPO) not in sys.path:
 from bench.cluster import LocalRayCluster  # noqa: E402
 from test_batch import _real_corpus  # noqa: E402  (5 documents, 9 sentences)
 
-FLAGS = ["--greedy", "--max-tokens", "24", "--n-parallel", "4", "--batch-sentences", "2",
+FLAGS = ["--model", "embedded:smollm2", "--lora", str(REPO / "models" / "ptoie-smollm2-135m-lora-f16.gguf"),
+         "--greedy", "--max-tokens", "24", "--n-parallel", "4", "--batch-sentences", "2",
          "--progress", "never"]
+"""The job mechanics run on the smaller SmolLM2 adapter (the default model has its own tests)."""
 
 
 @pytest.fixture(scope="module")
