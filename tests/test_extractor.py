@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from ptoie import Extractor, ModelLoadError
-from ptoie.resources import embedded_base_gguf
+from ptoie.models import EMBEDDED_SMOLLM2
+from ptoie.resources import bundled_path, embedded_base_gguf
 
 SENTENCES = ["Pedro Álvares Cabral chegou ao Brasil em 1500.",
              "Machado de Assis escreveu Dom Casmurro.",
@@ -117,14 +118,15 @@ def test_kv_cache_is_shared_by_admission_not_sized_for_every_worst_case(monkeypa
     monkeypatch.setattr(_llama.LlamaBackend, "_decode", lambda self, items: (
         active_per_decode.append(len({seq for _, _, seq, _ in items} - {_llama._PREFIX_SEQ})),
         decode(self, items))[1])
-    with Extractor(temperature=0, n_parallel=8, n_ctx=1024, max_tokens=600) as ex:
+    smollm2 = dict(model_path=EMBEDDED_SMOLLM2, lora_path=bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf"))
+    with Extractor(**smollm2, temperature=0, n_parallel=8, n_ctx=1024, max_tokens=600) as ex:
         backend = ex._backend
         assert backend.kv_cells == max(1024, 8 * _llama.KV_CELLS_PER_SLOT)
         results = ex.extract_batch(SENTENCES * 3)
         smallest_reserve = min(r.prompt_tokens for r in results) - len(backend._prefix) + 600
     assert all(r.triples for r in results)
     assert max(active_per_decode) <= (backend.kv_cells - len(backend._prefix)) // smallest_reserve < 8
-    with Extractor(temperature=0, n_parallel=8, max_tokens=40) as ex:  # small budget: all 8 at once
+    with Extractor(**smollm2, temperature=0, n_parallel=8, max_tokens=40) as ex:  # small budget: all 8 at once
         active_per_decode.clear()
         ex.extract_batch(SENTENCES * 3)
     assert max(active_per_decode) == 8
