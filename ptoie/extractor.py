@@ -132,7 +132,7 @@ class Extractor:
 
     Args:
         model_path: GGUF model; None loads the shipped default (``models/default.json``: the
-            embedded SmolLM2-135M-Instruct base plus ptoie's fine-tuned adapter).
+            embedded Gemma 3 270M base plus ptoie's fine-tuned adapter).
         lora_path: llama.cpp LoRA-adapter GGUF applied on top of ``model_path``. Ignored when
             ``model_path`` is None (the default's own adapter is used).
         lora_merge: how the adapter is applied. ``"q4_0"``, ``"q8_0"``, ``"f16"``: merged into
