@@ -344,6 +344,7 @@ behind it. A batch on which workers died ``MAX_TRIES`` times, or whose extractio
         alive = set(load)                             # actors that answered since they died
         pings: dict[Any, int] = {}                    # describe() ref -> actor
         ping_due: dict[int, float] = {}               # actor -> when to ping it again
+        blamed: set[int] = set()                      # submissions running when their actor died
         exhausted = False
         last_alive = time.monotonic()
 
@@ -414,16 +415,18 @@ behind it. A batch on which workers died ``MAX_TRIES`` times, or whose extractio
                     continue
                 actor, order, unit = in_flight.pop(ref)
                 load[actor] -= 1
-                # the actor runs its batches in submission order: when it dies, the oldest one
-                # it holds was running (a suspect), the others were waiting (not counted)
-                running = all(order < o for a, o, _ in in_flight.values() if a == actor)
                 try:
                     finished = settle(unit, ray.get(ref))
                 except ray.exceptions.RayActorError as exc:  # the worker process or node died
                     if actor in alive:
+                        # first news of this death: the actor runs its batches in submission
+                        # order, so the oldest one it held was running (the suspect); the others
+                        # were waiting and their failures, whenever they arrive, do not count
                         alive.discard(actor)
                         ping_due[actor] = time.monotonic()
-                    unit.deaths += running
+                        blamed.add(min([order, *(o for a, o, _ in in_flight.values() if a == actor)]))
+                    unit.deaths += order in blamed
+                    blamed.discard(order)
                     if unit.deaths < MAX_TRIES:
                         self.retried_batches += 1
                         retry.append(unit)
