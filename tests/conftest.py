@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -17,3 +18,11 @@ def merged_model_cache(tmp_path_factory):
         os.environ.pop("PTOIE_CACHE_DIR", None)
     else:
         os.environ["PTOIE_CACHE_DIR"] = before
+
+
+@pytest.fixture()
+def restore_torch_threads():
+    """train() applies ``threads`` process-wide; put the previous value back for later tests."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoModelForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, Gemma3TextConfig
 
 from ptoie.prompt import GEMMA, render_example
 from training.base import chat_format_of, load_base_config
 from training.config import TrainConfig
 from training.prepare import prepare, write_jsonl
 from training.train import IGNORE_INDEX, encode_example, load_tokenizer, train
+
+from test_training_models import tiny_bpe_tokenizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "training" / "tiny.conll"
 GEMMA_SPECIAL = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"]
@@ -28,15 +29,7 @@ GEMMA_SPECIAL = ["<pad>", "<eos>", "<bos>", "<start_of_turn>", "<end_of_turn>"]
 def tiny_gemma_folder(folder: Path) -> Path:
     """A 2-layer random Gemma 3 (one sliding-window layer, one global) and a small BPE tokenizer
     holding Gemma's special tokens."""
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    tokenizer.train_from_iterator(
-        ["Ele mora no Rio.", "Ela canta.", "Extraia as triplas (sujeito | relação | objeto) da frase."],
-        trainers.BpeTrainer(vocab_size=300, special_tokens=GEMMA_SPECIAL,
-                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    hf_tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="<eos>",
-                                           bos_token="<bos>")
+    hf_tokenizer = tiny_bpe_tokenizer(GEMMA_SPECIAL, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>")
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(Gemma3TextConfig(
         vocab_size=len(hf_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -46,13 +39,6 @@ def tiny_gemma_folder(folder: Path) -> Path:
     model.save_pretrained(folder)
     hf_tokenizer.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture()
-def restore_torch_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -64,17 +64,23 @@ def test_cpu_fft_config_fits_a_cpu():
 
 # --- a real (tiny) training run ------------------------------------------------------------------
 
-def _tiny_llama_folder(folder: Path) -> Path:
-    """A 2-layer random Llama and a 300-token byte-level BPE tokenizer with the ChatML markers."""
+def tiny_bpe_tokenizer(special_tokens: list[str], **named_tokens: str) -> PreTrainedTokenizerFast:
+    """A 300-token byte-level BPE tokenizer trained on a few Portuguese lines, holding
+    ``special_tokens``; ``named_tokens`` are its roles (``eos_token="<|im_end|>"`` ...)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.train_from_iterator(
         ["Ele mora no Rio.", "Ela canta.", "Extraia as triplas (sujeito | relação | objeto) da frase."],
-        trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        trainers.BpeTrainer(vocab_size=300, special_tokens=special_tokens,
                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    hf_tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|im_end|>",
-                                           pad_token="<|endoftext|>")
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **named_tokens)
+
+
+def _tiny_llama_folder(folder: Path) -> Path:
+    """A 2-layer random Llama and a 300-token byte-level BPE tokenizer with the ChatML markers."""
+    hf_tokenizer = tiny_bpe_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                      eos_token="<|im_end|>", pad_token="<|endoftext|>")
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(LlamaConfig(
         vocab_size=len(hf_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -82,14 +88,6 @@ def _tiny_llama_folder(folder: Path) -> Path:
     model.save_pretrained(folder)
     hf_tokenizer.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture()
-def restore_torch_threads():
-    """train() applies ``threads`` process-wide; put the previous value back for later tests."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_two_step_lora_training_writes_report_and_resumes(tmp_path, restore_torch_threads):
