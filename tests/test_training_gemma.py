@@ -65,7 +65,8 @@ def test_a_stopped_run_resumes_to_the_same_adapter(gemma_base, tmp_path, restore
     data = prepare([FIXTURE], validation_fraction=0.5, seed=3)
     write_jsonl(data.train, tmp_path / "train.jsonl")
     settings = dict(base_model=str(gemma_base), method="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0,
-                    train_file=str(tmp_path / "train.jsonl"), max_length=512, learning_rate=1e-2,
+                    train_file=str(tmp_path / "train.jsonl"), validation_file=None, max_length=512,
+                    learning_rate=1e-2,
                     warmup_steps=0, per_device_batch_size=1, logging_steps=1, save_steps=2, max_steps=4,
                     device="cpu", threads=1, seed=0)
     whole = train(TrainConfig.from_dict({**settings, "output_dir": str(tmp_path / "whole")}))
