@@ -3,7 +3,7 @@
     .venv/bin/python bench/batch_memory.py                      # 2,000 sentences, workers 1 and 2
     .venv/bin/python bench/batch_memory.py --sentences 300 --max-tokens 24
 
-The corpus is built from TransAlign sentences (``ptoie.conll.read_conll`` on
+The corpus is built from TransAlign sentences (``ptoie.training.conll.read_conll`` on
 ``shared/data/transalign/*.conll``), 10 sentences per JSONL document, written to a temporary
 folder: a speed measurement only, nothing is trained. Each worker count runs the real command in a
 subprocess (a fresh local Ray each time, ``--overwrite``); the whole process tree -- driver, Ray's
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from ptoie.conll import read_conll
+from ptoie.training.conll import read_conll
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_CANDIDATES = [Path("/work/shared/data/transalign"), REPO.parent / "shared/data/transalign"]
@@ -74,7 +74,7 @@ def tree_memory(root: psutil.Process) -> tuple[int, int]:
 
 
 def run_job(corpus: Path, out: Path, workers: int, args: argparse.Namespace) -> dict:
-    command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out), "--overwrite",
+    command = [sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out), "--overwrite",
                "--workers", str(workers), "--threads-per-worker", str(args.threads_per_worker),
                "--max-tokens", str(args.max_tokens), "--n-parallel", str(args.n_parallel),
                "--batch-sentences", str(args.batch_sentences), "--n-ctx", str(args.n_ctx),

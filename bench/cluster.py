@@ -291,7 +291,7 @@ def write_corpus(folder: Path, sentences: list[str], per_document: int = 20) -> 
 
 def run_job(corpus: Path, out: Path, flags: list[str], env: dict[str, str],
             address: str | None) -> dict[str, Any]:
-    command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out / "kg.ttl"),
+    command = [sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out / "kg.ttl"),
                "--workers", "auto", "--progress", "never", *flags]
     if address:
         command += ["--address", address]

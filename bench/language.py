@@ -1,4 +1,4 @@
-"""The job's language filter (``ptoie.language.LanguageFilter``, py3langid) on short documents:
+"""The job's language filter (``ptoie.text.language.LanguageFilter``, py3langid) on short documents:
 speed, and how often it refuses Portuguese or accepts English (a script, not a test).
 
     .venv/bin/python bench/language.py
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.splitter import gold_sentences  # noqa: E402
-from ptoie.language import LanguageFilter  # noqa: E402
+from ptoie.text.language import LanguageFilter  # noqa: E402
 
 
 def english_sentences() -> list[str]:

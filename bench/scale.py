@@ -3,7 +3,7 @@
     .venv/bin/python bench/scale.py outputs [--sizes 10000 100000 1000000] [--shard-rows 40]
     .venv/bin/python bench/scale.py job [--sentences 2000]
 
-``outputs``: the graph stage (``ptoie.kg.build_graph``, the code of ``ptoie-batch`` and
+``outputs``: the graph stage (``ptoie.graph.build.build_graph``, the code of ``ptoie-batch`` and
 ``ptoie-kg``) on synthetic triples in the triple schema, written as Parquet shards of
 ``--shard-rows`` rows (the job's default batch of 32 sentences makes shards of about 40 triples).
 Each size runs in a fresh process, so its peak RSS is its own; the shards are written before the
@@ -56,7 +56,7 @@ def synthetic_shards(directory: Path, rows: int, shard_rows: int, *, start: int 
     real graphs; one sentence per row, 1-3 triples per sentence."""
     import pyarrow.parquet as pq
 
-    from ptoie.sinks import records_table
+    from ptoie.graph.sinks import records_table
 
     rng = random.Random(seed + start)
     directory.mkdir(parents=True, exist_ok=True)
@@ -84,7 +84,7 @@ def _one_size(rows: int, shard_rows: int, work: Path, max_graph_triples: int) ->
     """Child process: one size, prints a JSON line."""
     from dataclasses import replace
 
-    from ptoie.kg import GraphOutputs, build_graph
+    from ptoie.graph.build import GraphOutputs, build_graph
 
     shards = work / "kg.parquet"
     sources = synthetic_shards(shards, rows, shard_rows)
@@ -151,7 +151,7 @@ def bench_kg(rows: int, layouts: list[int]) -> None:
             subprocess.run([sys.executable, __file__, "_layout", str(rows), str(files), str(data)],
                            check=True)
             began = time.perf_counter()
-            process = subprocess.Popen([sys.executable, "-m", "jobs.kg", str(data), "--out",
+            process = subprocess.Popen([sys.executable, "-m", "ptoie.cli.kg", str(data), "--out",
                                         str(Path(tmp) / "kg.ttl")], cwd=REPO,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             output = process.stdout.read()  # type: ignore[union-attr]
@@ -205,7 +205,7 @@ def bench_job(n: int, repeats: int) -> None:
 def _extractor_alone(corpus: Path) -> None:
     """Child process: the same sentences (the job's splitter) through one Extractor."""
     from ptoie import Extractor
-    from ptoie.sentences import split_sentences
+    from ptoie.text.sentences import split_sentences
 
     sentences = [s for path in sorted(corpus.glob("*.txt"))
                  for s in split_sentences(path.read_text(encoding="utf-8"), max_chars=600).sentences]

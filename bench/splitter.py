@@ -8,7 +8,7 @@ space before closing punctuation and after opening brackets removed), deduplicat
 order; every ``--per-paragraph`` consecutive ones joined by a space into one paragraph. A
 splitter is right on a gold sentence when it returns exactly that sentence (whitespace
 normalised). Printed per splitter: gold sentences returned exactly, and paragraphs split exactly
-right. Splitters: ``ptoie.sentences.split_paragraph`` (the job's), ``simplemma.split_sentences(
+right. Splitters: ``ptoie.text.sentences.split_paragraph`` (the job's), ``simplemma.split_sentences(
 lang="pt")`` and ``sentencex.segment("pt", ...)``, each when installed.
 """
 
@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.throughput import DATA_DIRS, TRANSALIGN_FILES  # noqa: E402
-from ptoie.conll import read_conll  # noqa: E402
+from ptoie.training.conll import read_conll  # noqa: E402
 from ptoie.evaluation import load_benchmark  # noqa: E402
-from ptoie.sentences import split_paragraph  # noqa: E402
+from ptoie.text.sentences import split_paragraph  # noqa: E402
 
 _SPACES = re.compile(r"\s+")
 

@@ -16,7 +16,7 @@ here for speed only, never for quality: ``read_conll`` over ``carb.conll``, ``de
 by spaces.
 
 Arms (``LABEL:key=value,...``): ``kind=naive`` is one ``llama_cpp.Llama.create_chat_completion``
-per sentence (messages from ``ptoie.prompt.build_messages``, greedy); ``kind=ptoie`` (default) is
+per sentence (messages from ``ptoie.extract.prompt.build_messages``, greedy); ``kind=ptoie`` (default) is
 ``ptoie.Extractor.extract_batch`` on the chunk, greedy. Keys: ``model`` (path or
 ``embedded:smollm2``; default: the shipped model of models/default.json), ``lora`` (path or
 ``none``), ``merge`` (the Extractor's ``lora_merge``: ``q4_0`` (its default), ``q8_0``, ``f16``,
@@ -56,7 +56,7 @@ DATA_DIRS = (Path("/work/shared/data"), ROOT.parent / "shared" / "data")
 
 def load_corpus(n: int) -> tuple[list[str], dict[str, int]]:
     """``n`` distinct sentences: PUD-100 first, then TransAlign; and how many came from each."""
-    from ptoie.conll import read_conll
+    from ptoie.training.conll import read_conll
     from ptoie.evaluation import load_benchmark
     from ptoie.evaluation.matchers import sentence_key
 
@@ -134,7 +134,7 @@ class ArmSpec:
         return spec
 
     def paths(self) -> tuple[Path, Path | None]:
-        from ptoie.models import default_model, resolve_model_path
+        from ptoie.extract.default_model import default_model, resolve_model_path
         if self.model is None:
             spec = default_model()
             model, lora = spec.model_path, spec.lora_path
@@ -158,7 +158,7 @@ class NaiveArm:
         self.what = f"create_chat_completion loop, {model.name}" + (f" + adapter {lora.name}" if lora else "")
 
     def run(self, sentences: list[str]) -> list[Output]:
-        from ptoie.prompt import build_messages
+        from ptoie.extract.prompt import build_messages
         outputs = []
         for sentence in sentences:
             reply = self.llm.create_chat_completion(messages=build_messages(sentence), temperature=0.0,
@@ -193,7 +193,7 @@ class PtoieArm:
                 for r in self.extractor.extract_batch(sentences)]
 
     def prompt_eval(self, sentences: list[str]) -> tuple[int, float]:
-        from ptoie.prompt import render_prompt
+        from ptoie.extract.prompt import render_prompt
         return self.extractor._backend.prompt_eval([render_prompt(s, self.extractor._backend.chat_format) for s in sentences])
 
     def shared_prefix_tokens(self) -> int:
@@ -298,7 +298,7 @@ def _rss_child() -> None:
 
 def unparseable(outputs: list[Output], sentences: list[str]) -> tuple[int, int]:
     """(sentences with a rejected line, rejected lines)."""
-    from ptoie.parser import parse_answer
+    from ptoie.extract.parser import parse_answer
     rejected = [parse_answer(o.text, s).rejected for o, s in zip(outputs, sentences)]
     return sum(1 for r in rejected if r), sum(rejected)
 
@@ -306,7 +306,7 @@ def unparseable(outputs: list[Output], sentences: list[str]) -> tuple[int, int]:
 def f1_against(reference: list[Output], other: list[Output], sentences: list[str]) -> dict[str, float]:
     """Lexical F1 (pt normalization) of ``other``'s triples with ``reference``'s triples as gold."""
     from ptoie.evaluation import Benchmark, GoldSentence, GoldTriple, Prediction, score
-    from ptoie.parser import parse_answer
+    from ptoie.extract.parser import parse_answer
     gold = [GoldSentence(str(i), s, [GoldTriple(*t.parts) for t in parse_answer(o.text, s).triples])
             for i, (s, o) in enumerate(zip(sentences, reference))]
     bench = Benchmark(name="reference-arm", source="bench", sha256="", sentences=gold)
@@ -321,7 +321,7 @@ def pud100_f1(outputs: list[Output], sentences: list[str]) -> float | None:
     """Lexical F1 (pt) against PUD-100's gold of the arm's outputs for the PUD-100 sentences (the
     corpus starts with them); None when the corpus holds fewer than all 100."""
     from ptoie.evaluation import Prediction, load_benchmark, score
-    from ptoie.parser import parse_answer
+    from ptoie.extract.parser import parse_answer
     bench = load_benchmark("pud100")
     n = len(bench.sentences)
     if len(sentences) < n or sentences[:n] != [g.text for g in bench.sentences]:

@@ -59,7 +59,7 @@ def run(corpus: Path, out: Path, kill_at: list[float]) -> tuple[int, float, list
     mark = uuid.uuid4().hex
     env = os.environ | {"PYTHONPATH": str(ROOT), MARK: mark}
     start = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "jobs.batch", str(corpus), "--out",
+    process = subprocess.Popen([sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out",
                                 str(out / "kg.ttl"), "--progress", "never"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = []

@@ -3,9 +3,9 @@
 Data flows one way: corpus -> sentences -> prompt -> extractor -> parser -> Triple -> sinks.
 """
 
-from .extractor import Extractor, ModelLoadError, SentenceResult
-from .parser import ParseResult, parse_answer
-from .triple import Triple
+from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
+from ptoie.extract.parser import ParseResult, parse_answer
+from ptoie.triple import Triple
 
 __all__ = ["Extractor", "ModelLoadError", "ParseResult", "SentenceResult", "Triple", "parse_answer"]
 __version__ = "0.1.0"

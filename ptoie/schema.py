@@ -8,7 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .resources import bundled_path
+from ptoie.resources import bundled_path
 
 _ARROW_TYPES = {
     "string": pa.string(),

@@ -12,14 +12,14 @@ Span = tuple[int, int]
 class Triple:
     """One ``(arg1, rel, arg2)`` extraction of a sentence.
 
-    Parts are labels as the sentence writes them (:func:`ptoie.parser.parse_answer` with the
+    Parts are labels as the sentence writes them (:func:`ptoie.extract.parser.parse_answer` with the
     sentence): a part found in the sentence is ``sentence[start:end]`` of its span (``da Formas``,
     ``no Brasil``, not the model's ``de a Formas``; a contraction the model split between two parts,
     ``é membro de | a Formas``, goes whole to the second: ``é membro | da Formas``); a part not
     found is the model's string, with span None.
 
     ``confidence`` is exp(mean token log-probability) of the answer line that produced it, times
-    the model's probability of going on to that line (:func:`ptoie.extractor.line_confidences`;
+    the model's probability of going on to that line (:func:`ptoie.extract.extractor.line_confidences`;
     None when the model output carried no probabilities). Spans are character offsets of each part in
     the sentence (end exclusive), None when the part does not occur there.
     """

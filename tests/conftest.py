@@ -1,4 +1,4 @@
-"""Suite-wide setup: merged models (ptoie.merge) are cached in a temporary folder, not in the
+"""Suite-wide setup: merged models (ptoie.extract.lora_merge) are cached in a temporary folder, not in the
 user's ~/.cache; set in os.environ so that the jobs the tests start as subprocesses use it too."""
 
 from __future__ import annotations

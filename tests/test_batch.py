@@ -23,12 +23,12 @@ import pytest
 from pyoxigraph import Store
 from rdflib import RDF, Graph, URIRef
 
-from jobs.batch import main
+from ptoie.cli.batch import main
 from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, MAX_TRIES, BatchConfig, BatchUsageError,
                          ExtractorWorker, FaultInjection,
                          InProcessWorkerPool, OutputLock, PreparedDocument, ShardStore,
                          group_batches, run_batch, size_workers)
-from ptoie.extractor import SentenceResult
+from ptoie.extract.extractor import SentenceResult
 from ptoie.triple import Triple
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +165,7 @@ def test_crash_after_a_shard_is_written_loses_and_duplicates_nothing(tmp_path, m
     def commit_then_die(self, table, entries):
         calls.append(1)
         if len(calls) == 3:  # the shard is renamed into place, the manifest line never written
-            from ptoie.sinks import write_parquet_shard
+            from ptoie.graph.sinks import write_parquet_shard
             write_parquet_shard(table, self.directory, "part-crash-000001.parquet")
             raise KeyboardInterrupt
         return real_commit(self, table, entries)
@@ -301,7 +301,7 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
     import errno
 
     import ptoie.batch.store as store_module
-    import ptoie.sinks as sinks
+    import ptoie.graph.sinks as sinks
 
     corpus = write_corpus(tmp_path)
     clean = make_config(tmp_path / "clean", corpus)
@@ -309,7 +309,7 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
     full = make_config(tmp_path / "full", corpus)
     argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
             "--batch-sentences", "3", "--progress", "never"]
-    monkeypatch.setattr("jobs.batch.run_batch", lambda config: run_batch(config, pool_factory=fake_pool))
+    monkeypatch.setattr("ptoie.cli.batch.run_batch", lambda config: run_batch(config, pool_factory=fake_pool))
     real_write_table, real_write = sinks.pq.write_table, os.write
     calls = []
 
@@ -362,7 +362,7 @@ def test_a_real_full_disk_stops_the_job_and_a_rerun_after_freeing_space_complete
         full = make_config(disk, corpus)
         argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
                 "--batch-sentences", "3", "--progress", "never"]
-        monkeypatch.setattr("jobs.batch.run_batch",
+        monkeypatch.setattr("ptoie.cli.batch.run_batch",
                             lambda config: run_batch(config, pool_factory=fake_pool))
         assert main(argv) == 4
         [line] = capsys.readouterr().err.strip().splitlines()
@@ -437,7 +437,7 @@ def test_cli_usage_errors_exit_2(tmp_path, capsys):
 
 
 def test_help_documents_exit_codes():
-    result = subprocess.run([sys.executable, "-m", "jobs.batch", "--help"], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "ptoie.cli.batch", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "3 completed, but some documents" in result.stdout and "2 usage error" in result.stdout
@@ -504,7 +504,7 @@ REAL_FLAGS = [*SMOLLM2_FLAGS, "--temperature", "0", "--seed", "0", "--max-tokens
 
 
 def _command(corpus: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out), *REAL_FLAGS]
+    return [sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out), *REAL_FLAGS]
 
 
 def _real_corpus(root: Path) -> Path:
@@ -602,7 +602,7 @@ def test_dying_workers_lose_nothing_and_a_poison_document_is_isolated(tmp_path, 
 
     def run(name: str, crash_env: dict[str, str]) -> tuple[subprocess.CompletedProcess, BatchConfig]:
         out = tmp_path / name / "kg.ttl"
-        done = subprocess.run([sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out),
+        done = subprocess.run([sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out),
                                *flags], cwd=REPO, capture_output=True, text=True, timeout=300,
                               env=os.environ | {"PYTHONPATH": str(REPO)} | crash_env)
         return done, replace(clean, out=out)

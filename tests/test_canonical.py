@@ -1,4 +1,4 @@
-"""Canonical graph terms: entity keys, literals, relation lemmas (ptoie.canonical), and a graph
+"""Canonical graph terms: entity keys, literals, relation lemmas (ptoie.graph.canonical), and a graph
 built from sentences written for it (several documents naming one entity in different forms,
 numbers and dates) through the real graph stage: RDF file, Oxigraph store, GraphML, SPARQL."""
 
@@ -13,9 +13,9 @@ from rdflib import Graph, Literal, URIRef
 from rdflib import namespace
 
 from ptoie import canonical
-from ptoie.cli import main as ptoie_main
-from ptoie.kg import GraphOutputs, build_graph
-from ptoie.sinks import RdfVocabulary, records_table, write_parquet_shard
+from ptoie.cli.main import main as ptoie_main
+from ptoie.graph.build import GraphOutputs, build_graph
+from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard
 from ptoie.triple import Triple
 
 ENT = RdfVocabulary().prefixes["ent"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.batch import build_parser as batch_parser
-from jobs.evaluate import build_parser as eval_parser
+from ptoie.cli.batch import build_parser as batch_parser
+from ptoie.cli.evaluate import build_parser as eval_parser
 from ptoie.batch import BatchConfig
-from ptoie.cli import build_parser, extractor_options
+from ptoie.cli.main import build_parser, extractor_options
 
 FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar", "--no-require-spans"]
 
@@ -41,7 +41,7 @@ def test_the_batch_job_defaults_are_the_extractors():
     import inspect
 
     from ptoie import Extractor
-    from ptoie.cli import EXTRACTOR_OPTIONS
+    from ptoie.cli.main import EXTRACTOR_OPTIONS
     extractor = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
     batch = {f.name: f.default for f in dataclasses.fields(BatchConfig)}
     for name in EXTRACTOR_OPTIONS:
@@ -53,7 +53,7 @@ def test_the_batch_job_defaults_are_the_extractors():
 def test_extract_sentence_file_missing_empty_or_not_utf8_is_one_line(tmp_path, capsys):
     """Checked before any model is loaded: one line naming the file, exit 2 (a SystemExit message
     is what Python prints on stderr)."""
-    from ptoie.cli import main
+    from ptoie.cli.main import main
 
     def run(path):
         try:

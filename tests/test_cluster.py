@@ -50,7 +50,7 @@ def local_run(ray_cluster, tmp_path_factory) -> tuple[Path, Path]:
 
 
 def _run(corpus: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out / "kg.ttl"),
+    command = [sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out / "kg.ttl"),
                *FLAGS, *flags]
     done = subprocess.run(command, cwd=REPO, env=env | {"PYTHONPATH": str(REPO)},
                           capture_output=True, text=True, timeout=240)
@@ -107,7 +107,7 @@ def test_a_node_lost_mid_job_leaves_the_job_finishing_on_the_other(tmp_path, ray
     corpus, local = local_run
     out = tmp_path / "cluster"
     manifest = out / "kg.parquet" / "_manifest.jsonl"
-    command = [sys.executable, "-m", "jobs.batch", str(corpus), "--out", str(out / "kg.ttl"),
+    command = [sys.executable, "-m", "ptoie.cli.batch", str(corpus), "--out", str(out / "kg.ttl"),
                *FLAGS, "--address", ray_cluster.address, "--workers", "auto"]
     job = subprocess.Popen(command, cwd=REPO, env=ray_cluster.env | {"PYTHONPATH": str(REPO)},
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ptoie.corpus import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
-from ptoie.sentences import limit_length, split_sentences
+from ptoie.corpus.readers import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
+from ptoie.text.sentences import limit_length, split_sentences
 
 
 def sentences(text: str, **kwargs) -> list[str]:

@@ -1,4 +1,4 @@
-"""Web input of the corpus reader: HTML pages and WARC archives (ptoie/corpus.py).
+"""Web input of the corpus reader: HTML pages and WARC archives (ptoie/corpus/readers.py).
 
 Every fixture is written here, in tmp_path: HTML pages with boilerplate, WARC files written with
 FastWARC's record writer (gzip per record for .warc.gz) or as raw WARC/1.0 bytes, damaged files.
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from ptoie.corpus import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
-from ptoie.sentences import split_sentences
+from ptoie.corpus.readers import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
+from ptoie.text.sentences import split_sentences
 
 CANONICAL = "https://geografia.example.pt/artigos/rio-amazonas"
 

@@ -6,7 +6,7 @@ import gguf
 import pytest
 
 from ptoie import Extractor
-from ptoie.models import EMBEDDED_SMOLLM2, default_model
+from ptoie.extract.default_model import EMBEDDED_SMOLLM2, default_model
 from ptoie.resources import bundled_path
 
 SMOLLM2_ADAPTER = bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf")
@@ -81,9 +81,9 @@ def test_llama_cpp_and_transformers_give_the_same_answers_with_the_shipped_adapt
     """The exported adapter GGUF is the trained LoRA: read back into peft on the de-quantised base,
     transformers' greedy answers equal llama.cpp's (adapter applied at run time, no grammar,
     end_bias 0: the plain greedy decoding both libraries do)."""
-    from training.config import TrainConfig
-    from training.generate_hf import generate_answers
-    from training.train import load_model, load_tokenizer
+    from ptoie.training.config import TrainConfig
+    from ptoie.training.generate_hf import generate_answers
+    from ptoie.training.train import load_model, load_tokenizer
     spec = default_model()
     sentences = ["Machado de Assis escreveu Dom Casmurro.", "Fernando Pessoa nasceu em Lisboa em 1888."]
     with Extractor(temperature=0, max_tokens=24, n_parallel=2, lora_merge=None, grammar=False, require_spans=False,

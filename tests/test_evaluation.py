@@ -311,7 +311,7 @@ Alan\testuda em\ta UFBA\t1\t1\t0
 
 
 def test_as_written_and_split_labels_score_identically_under_pt(tmp_path):
-    from ptoie.parser import parse_answer
+    from ptoie.extract.parser import parse_answer
 
     path = tmp_path / "formas.tsv"
     path.write_text(FORMAS_GOLD, encoding="utf-8")    # gold split as PUD-100's: 'é membro de | a Formas'

@@ -1,4 +1,4 @@
-"""``ptoie-eval`` (jobs/evaluate.py): report directory, --predictions mode, exit codes, and one run of
+"""``ptoie-eval`` (ptoie/cli/evaluate.py): report directory, --predictions mode, exit codes, and one run of
 the real embedded model on a two-sentence gold file."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.evaluate import main
+from ptoie.cli.evaluate import main
 from ptoie.evaluation import Prediction, read_predictions_tsv, write_predictions_tsv
 from ptoie.resources import embedded_base_gguf
 
@@ -143,7 +143,7 @@ def test_greedy_and_temperature_are_exclusive(capsys):
 def test_bad_model_exits_2_in_a_real_process(tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model")
-    proc = subprocess.run([sys.executable, "-m", "jobs.evaluate", "--model", str(bad), "--out",
+    proc = subprocess.run([sys.executable, "-m", "ptoie.cli.evaluate", "--model", str(bad), "--out",
                            str(tmp_path / "r")], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("ptoie-eval: error: model:")
@@ -151,7 +151,7 @@ def test_bad_model_exits_2_in_a_real_process(tmp_path):
 
 
 def test_below_gate_exits_1_in_a_real_process(gold, predictions, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "jobs.evaluate", "--bench", str(gold), "--predictions",
+    proc = subprocess.run([sys.executable, "-m", "ptoie.cli.evaluate", "--bench", str(gold), "--predictions",
                            str(predictions), "--out", str(tmp_path / "r"), "--min-f1", "0.9"],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 1, proc.stderr

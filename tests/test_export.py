@@ -21,9 +21,9 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
 
-from ptoie.prompt import render_example, render_prompt
+from ptoie.extract.prompt import render_example, render_prompt
 from training import cli
-from training.export import (_QWEN2_SPLIT, ExportError, architecture_of, detect_tokenizer_pre,
+from ptoie.training.export import (_QWEN2_SPLIT, ExportError, architecture_of, detect_tokenizer_pre,
                              export_run, lora_alpha_for_llama_cpp, write_model_gguf)
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -293,7 +293,7 @@ def test_embedded_smollm2_tokenizer_is_carried_over(tmp_path):
     """A run on ``embedded:smollm2`` gets the tokenizer of the SmolLM2 GGUF, copied key by key; the
     tokenizer rebuilt from transformers has the same tokens, types and merges."""
     from ptoie.resources import embedded_base_gguf
-    from training.train import load_tokenizer
+    from ptoie.training.train import load_tokenizer
     source = embedded_base_gguf()
     source_fields, _ = _metadata(source)
     torch.manual_seed(0)

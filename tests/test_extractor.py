@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from ptoie import Extractor, ModelLoadError
-from ptoie.models import EMBEDDED_SMOLLM2
+from ptoie.extract.default_model import EMBEDDED_SMOLLM2
 from ptoie.resources import bundled_path, embedded_base_gguf
 
 SENTENCES = ["Pedro Álvares Cabral chegou ao Brasil em 1500.",
@@ -60,7 +60,7 @@ def test_corrupt_model_is_a_clear_error(tmp_path):
 def test_cli_exits_2_with_a_message_for_a_corrupt_model(tmp_path):
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model")
-    proc = subprocess.run([sys.executable, "-m", "ptoie.cli", "extract", "--model", str(bad), "Olá."],
+    proc = subprocess.run([sys.executable, "-m", "ptoie.cli.main", "extract", "--model", str(bad), "Olá."],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "not a GGUF" in proc.stderr and str(bad) in proc.stderr
@@ -72,7 +72,7 @@ def test_a_positive_end_bias_is_a_clear_error():
 
 
 def test_bad_lora_merge_is_a_clear_error():
-    from ptoie.models import default_model
+    from ptoie.extract.default_model import default_model
     spec = default_model()
     with pytest.raises(ValueError, match="lora_merge must be 'auto', one of"):
         Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge="q4_1")
@@ -82,7 +82,7 @@ def test_bad_lora_merge_is_a_clear_error():
 def test_adapter_merged_or_applied_at_run_time():
     """Default: the adapter is merged into a cached model (Q8_0 matrices on the default's k-quant
     base); lora_merge=None applies it in llama.cpp. Both are the fine-tuned model."""
-    from ptoie.models import default_model
+    from ptoie.extract.default_model import default_model
     spec = default_model()
     sentence = "Machado de Assis escreveu Dom Casmurro."
     for merge in ("auto", None):

@@ -1,4 +1,4 @@
-"""The graph stage (ptoie.kg) and ``ptoie-kg``: Parquet triples -> RDF file, Oxigraph store,
+"""The graph stage (ptoie.graph.build) and ``ptoie-kg``: Parquet triples -> RDF file, Oxigraph store,
 GraphML / node-link, picture; incremental rebuilds; bad input."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import pytest
 from pyoxigraph import Store
 from rdflib import RDF, Graph
 
-from jobs.kg import main
+from ptoie.cli.kg import main
 from ptoie import kg
-from ptoie.kg import GraphOutputs, build_graph, count_extractions
-from ptoie.sinks import RdfVocabulary, records_table, write_parquet_shard
+from ptoie.graph.build import GraphOutputs, build_graph, count_extractions
+from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard
 from ptoie.triple import Triple
 
 PEOPLE = [("Machado de Assis", "escreveu", "Dom Casmurro"), ("Machado de Assis", "nasceu em", "Rio de Janeiro"),

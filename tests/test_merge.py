@@ -1,4 +1,4 @@
-"""Merging a llama.cpp LoRA adapter into its base GGUF (ptoie.merge): tiny hand-built GGUFs, plus
+"""Merging a llama.cpp LoRA adapter into its base GGUF (ptoie.extract.lora_merge): tiny hand-built GGUFs, plus
 one run on the real shipped model."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import gguf
 import numpy as np
 import pytest
 
-from ptoie.merge import MergeError, merge_lora, merged_gguf, read_lora_adapter
+from ptoie.extract.lora_merge import MergeError, merge_lora, merged_gguf, read_lora_adapter
 
 Q = gguf.GGMLQuantizationType
 N_EMBD, N_FF, RANK, ALPHA = 64, 96, 4, 8.0
@@ -155,7 +155,7 @@ def test_adapter_errors_are_clear(files, tmp_path):
 @pytest.mark.slow
 def test_real_merged_model_loads_and_extracts(tmp_path):
     from ptoie import Extractor
-    from ptoie.models import default_model
+    from ptoie.extract.default_model import default_model
 
     spec = default_model()
     path = merged_gguf(spec.model_path, spec.lora_path, quant="q4_0", cache_dir=tmp_path)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from ptoie.parser import parse_answer, parse_line
-from ptoie.prompt import (CHATML, GEMMA, IM_END, IM_START, NO_TRIPLE, SYSTEM_PROMPT, build_messages,
+from ptoie.extract.parser import parse_answer, parse_line
+from ptoie.extract.prompt import (CHATML, GEMMA, IM_END, IM_START, NO_TRIPLE, SYSTEM_PROMPT, build_messages,
                           chat_format_for, clean_part, format_answer, render, render_chatml, render_example,
                           render_prompt, shared_prefix)
 
@@ -155,7 +155,7 @@ def test_a_line_begun_again_and_cut_or_stretched_is_a_duplicate():
 
 def test_a_later_line_carries_the_probability_of_going_on_to_it():
     import math
-    from ptoie.extractor import Generation, line_confidences
+    from ptoie.extract.extractor import Generation, line_confidences
     lp = math.log
     gen = Generation(text="a | b | c\nd | e | f\n\ng | h | i",
                      token_texts=["a", " |", " b", " |", " c", "\n", "d", " |", " e", " |", " f", "\n\n",
@@ -254,7 +254,7 @@ _SENTENCE = ("Do alto, os clientes do Banco da Escócia viram pelo vidro o mar e
 
 def _pieces(sentence):
     """(piece, token index, piece index, pieces of the token) of every comparison piece."""
-    from ptoie.text import split_contractions, tokenize_with_spans
+    from ptoie.text.tokens import split_contractions, tokenize_with_spans
 
     out = []
     for t, (tok, _, _) in enumerate(tokenize_with_spans(sentence)):
@@ -290,7 +290,7 @@ def test_labels_score_as_the_models_parts_under_pt(drawn):
     text of their spans, and every pt matcher scores them as the model's own strings."""
     from hypothesis import assume
     from ptoie.evaluation.matchers import carb_credit, exact_match, lexical_coverage, strict_match
-    from ptoie.text import tokenize_with_spans
+    from ptoie.text.tokens import tokenize_with_spans
 
     parts, firsts = drawn
     tokens = tokenize_with_spans(_SENTENCE)
@@ -306,7 +306,7 @@ def test_labels_score_as_the_models_parts_under_pt(drawn):
 
 
 def test_an_answer_stops_where_it_begins_a_line_again():
-    from ptoie._llama import _repeats_a_line
+    from ptoie.extract._backend import _repeats_a_line
     assert _repeats_a_line(b"a | b | c d\n") == -1                            # one line, nothing repeated
     assert _repeats_a_line(b"a | b | c d\ne | f | g\n") == -1
     done = b"a | b | c d\ne | f | g\na | b | c d\n"

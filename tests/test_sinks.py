@@ -12,7 +12,7 @@ import pytest
 from rdflib import RDF, Graph, Literal, URIRef
 
 from ptoie.schema import triple_schema
-from ptoie.sinks import (RdfVocabulary, entity_slug, networkx_graph, rdf_format, records_table,
+from ptoie.graph.sinks import (RdfVocabulary, entity_slug, networkx_graph, rdf_format, records_table,
                          write_graphml, write_node_link, write_parquet_shard, write_rdf)
 from ptoie.triple import Triple
 

@@ -9,10 +9,10 @@ import jsonschema
 import pyarrow as pa
 import pytest
 
-from ptoie.conll import read_conll
-from ptoie.prompt import build_messages
+from ptoie.training.conll import read_conll
+from ptoie.extract.prompt import build_messages
 from ptoie.schema import rdf_vocabulary, training_record_schema, triple_schema
-from ptoie.text import find_span, join_contractions, normalize_for_match, split_contractions
+from ptoie.text.tokens import find_span, join_contractions, normalize_for_match, split_contractions
 from ptoie.triple import Triple
 
 REPO = Path(__file__).resolve().parents[1]

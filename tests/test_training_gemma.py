@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, Gemma3TextConfig
 
-from ptoie.prompt import GEMMA, render_example
-from training.base import chat_format_of, load_base_config
-from training.config import TrainConfig
-from training.prepare import prepare, write_jsonl
-from training.train import IGNORE_INDEX, encode_example, load_tokenizer, train
+from ptoie.extract.prompt import GEMMA, render_example
+from ptoie.training.base import chat_format_of, load_base_config
+from ptoie.training.config import TrainConfig
+from ptoie.training.prepare import prepare, write_jsonl
+from ptoie.training.train import IGNORE_INDEX, encode_example, load_tokenizer, train
 
 from test_training_models import tiny_bpe_tokenizer
 
@@ -90,7 +90,7 @@ def test_a_stopped_run_resumes_to_the_same_adapter(gemma_base, tmp_path, restore
 def test_gemma_lora_exports_as_a_llama_cpp_adapter_and_reads_back(gemma_base, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from training.export import read_lora_adapter_gguf, write_lora_adapter_gguf
+    from ptoie.training.export import read_lora_adapter_gguf, write_lora_adapter_gguf
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     torch.manual_seed(1)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(gemma_base),

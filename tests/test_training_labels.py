@@ -1,7 +1,7 @@
 """Loss goes on assistant tokens only."""
 
-from ptoie.prompt import CHATML, render_example
-from training.train import IGNORE_INDEX, encode_example, load_tokenizer
+from ptoie.extract.prompt import CHATML, render_example
+from ptoie.training.train import IGNORE_INDEX, encode_example, load_tokenizer
 
 
 def test_only_assistant_tokens_have_labels():

@@ -10,9 +10,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
 
-from training.config import TrainConfig
-from training.prepare import prepare, write_jsonl
-from training.train import train
+from ptoie.training.config import TrainConfig
+from ptoie.training.prepare import prepare, write_jsonl
+from ptoie.training.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 FIXTURE = Path(__file__).parent / "fixtures" / "training" / "tiny.conll"
@@ -120,7 +120,7 @@ def test_two_step_lora_training_writes_report_and_resumes(tmp_path, restore_torc
 def test_answer_only_head_gives_the_models_own_loss_and_gradients(tmp_path, lora):
     from transformers import TrainingArguments
 
-    from training.train import IGNORE_INDEX, AnswerLossTrainer
+    from ptoie.training.train import IGNORE_INDEX, AnswerLossTrainer
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(LlamaConfig(
         vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
@@ -158,8 +158,8 @@ def test_lora_gguf_reads_back_into_peft_for_a_warm_start(tmp_path, restore_torch
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file
 
-    from training.export import write_lora_adapter_gguf
-    from training.train import load_model
+    from ptoie.training.export import write_lora_adapter_gguf
+    from ptoie.training.train import load_model
     base = _tiny_llama_folder(tmp_path / "base")
     torch.manual_seed(1)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
@@ -193,7 +193,7 @@ def test_lora_gguf_reads_back_into_peft_for_a_warm_start(tmp_path, restore_torch
 
 
 def test_repeat_multi_triple_repeats_only_answers_with_several_lines():
-    from training.train import repeat_multi_triple
+    from ptoie.training.train import repeat_multi_triple
     records = [{"triples": [["a", "b", "c"]]}, {"triples": [["a", "b", "c"], ["d", "e", "f"]]}, {"triples": []}]
     assert [len(r["triples"]) for r in repeat_multi_triple(records, 3)] == [1, 2, 2, 2, 0]
     assert repeat_multi_triple(records, 1) == records

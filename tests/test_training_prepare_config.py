@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, TrainConfig
-from training.prepare import detokenize, prepare
+from ptoie.training.config import ConfigError, TrainConfig
+from ptoie.training.prepare import detokenize, prepare
 
 FIXTURE = Path(__file__).parent / "fixtures" / "training" / "tiny.conll"
 
@@ -98,7 +98,7 @@ def test_the_same_triple_from_two_blocks_or_files_is_kept_once(tmp_path):
 
 
 def test_reading_order_uses_the_relation_then_the_arguments():
-    from training.prepare import extraction_position
+    from ptoie.training.prepare import extraction_position
     tokens = "A casa e o carro são de Ana e a casa é azul".split()
     # "casa" ... "é azul" (rel at 11) after "carro | são de | Ana" (rel at 5)
     assert extraction_position(tokens, (["a", "casa"], ["é"], ["azul"]))[0] == 11
@@ -109,8 +109,8 @@ def test_reading_order_uses_the_relation_then_the_arguments():
 
 
 def test_validation_split_is_the_old_one_and_takes_near_duplicates_whole(tmp_path):
-    from training.prepare import group_sentences
-    from ptoie.conll import read_conll
+    from ptoie.training.prepare import group_sentences
+    from ptoie.training.conll import read_conll
     blocks = [(f"Frase {i} diz algo .", {"ARG0": (0, 2), "V": (2, 3), "ARG1": (3, 4)}) for i in range(20)]
     blocks.append(("Frase 3 diz algo.", {"ARG0": (0, 2), "V": (2, 3), "ARG1": (3, 4)}))  # near-duplicate of 3
     path = _write_conll(tmp_path / "a.conll", blocks)
@@ -131,7 +131,7 @@ def test_validation_split_is_the_old_one_and_takes_near_duplicates_whole(tmp_pat
 # --- negatives ------------------------------------------------------------------------------------
 
 def test_verbless_phrases_only():
-    from training.prepare import is_verbless_phrase
+    from ptoie.training.prepare import is_verbless_phrase
     verbs = frozenset({"mora", "estuda"})
     assert is_verbless_phrase("a mitologia nórdica".split(), verbs)
     assert is_verbless_phrase("os festivais religiosos de Lenaea".split(), verbs)
@@ -145,7 +145,7 @@ def test_verbless_phrases_only():
 
 
 def test_negatives_answer_nenhuma_and_never_repeat_a_sentence(tmp_path):
-    from ptoie.prompt import NO_TRIPLE
+    from ptoie.extract.prompt import NO_TRIPLE
     path = _write_conll(tmp_path / "a.conll", [
         ("A mitologia nórdica antiga fala de deuses guerreiros .", {"ARG0": (0, 4), "V": (4, 6), "ARG1": (6, 8)}),
         ("Ana mora em o Rio .", {"ARG0": (0, 1), "V": (1, 2), "ARG1": (2, 5)}),
@@ -176,7 +176,7 @@ def test_validation_sentences_give_validation_negatives_only(tmp_path):
 # --- two-sentence compounds ------------------------------------------------------------------------
 
 def test_join_compound_keeps_both_sentences_as_written():
-    from training.prepare import join_compound
+    from ptoie.training.prepare import join_compound
     assert join_compound("Ana mora no Rio.", "Rui estuda na UFBA.", semicolon=False) == \
         "Ana mora no Rio. Rui estuda na UFBA."
     assert join_compound("Ana mora no Rio.", "Rui estuda na UFBA.", semicolon=True) == \
@@ -184,7 +184,7 @@ def test_join_compound_keeps_both_sentences_as_written():
 
 
 def test_compounds_hold_the_triples_of_both_sentences_and_leave_the_rest_unchanged(tmp_path):
-    from ptoie.parser import parse_answer
+    from ptoie.extract.parser import parse_answer
     blocks = [(f"Ana{i} mora em o Rio{i} .", {"ARG0": (0, 1), "V": (1, 2), "ARG1": (2, 5)}) for i in range(8)]
     path = _write_conll(tmp_path / "a.conll", blocks)
     plain = prepare([path], validation_fraction=0.25)
@@ -211,7 +211,7 @@ def test_compounds_hold_the_triples_of_both_sentences_and_leave_the_rest_unchang
 # --- the answer format: several lines, or nenhuma ---------------------------------------------------
 
 def _gbnf_regex(grammar: str) -> "re.Pattern[str]":
-    """The GBNF subset ptoie.grammar writes (literals, classes, groups, * + ?, |, rule references,
+    """The GBNF subset ptoie.extract.answer_grammar writes (literals, classes, groups, * + ?, |, rule references,
     no recursion) as one Python regex, read from the grammar text itself."""
     import json
     import re
@@ -243,9 +243,9 @@ def _gbnf_regex(grammar: str) -> "re.Pattern[str]":
 
 
 def test_grammar_and_parser_take_a_multi_line_answer_and_nenhuma():
-    from ptoie.grammar import answer_grammar
-    from ptoie.parser import parse_answer
-    from ptoie.prompt import NO_TRIPLE, format_answer
+    from ptoie.extract.answer_grammar import answer_grammar
+    from ptoie.extract.parser import parse_answer
+    from ptoie.extract.prompt import NO_TRIPLE, format_answer
     pattern = _gbnf_regex(answer_grammar())
     triples = [["Ana", "mora", "no Rio"], ["Rui", "estuda", "na UFBA"], ["Rui", "é", "aluno"]]
     answer = format_answer(triples)
@@ -260,7 +260,7 @@ def test_grammar_and_parser_take_a_multi_line_answer_and_nenhuma():
 
 
 def test_prepared_records_are_what_the_grammar_allows(tmp_path):
-    from ptoie.grammar import answer_grammar
+    from ptoie.extract.answer_grammar import answer_grammar
     pattern = _gbnf_regex(answer_grammar())
     path = _write_conll(tmp_path / "a.conll", [
         (SENTENCE, {"ARG0": (6, 7), "V": (7, 8), "ARG1": (8, 11)}),
@@ -274,7 +274,7 @@ def test_prepared_records_are_what_the_grammar_allows(tmp_path):
 
 
 def test_prepare_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys):
-    from training.cli import main
+    from ptoie.cli.train import main
     empty = tmp_path / "empty.conll"
     empty.write_text("", encoding="utf-8")
     garbage = tmp_path / "garbage.conll"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyvis
 import pytest
 
-from ptoie.cli import main
-from ptoie.sinks import entity_slug, records_table, write_parquet_shard
+from ptoie.cli.main import main
+from ptoie.graph.sinks import entity_slug, records_table, write_parquet_shard
 from ptoie.triple import Triple
-from ptoie.view import write_graph_view
+from ptoie.graph.view import write_graph_view
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EVIL = "<script>alert('xss')</script>"

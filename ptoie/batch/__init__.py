@@ -6,12 +6,12 @@ Flow (one way), a module per stage::
       -> plan     read_corpus -> split_sentences -> deterministic batches of documents
       -> workers  ExtractorWorker (Ray actors; --workers auto sizes them from the cluster)
       -> store    ShardStore.commit: Parquet shard + manifest lines (under the output lock)
-      -> ptoie.kg RDF file, Oxigraph store, GraphML / node-link, picture (incremental, streamed)
+      -> ptoie.graph.build RDF file, Oxigraph store, GraphML / node-link, picture (incremental, streamed)
     report: errors file, progress bar, summary;  run: run_batch, which wires the stages
 
 * **Streaming.** The driver reads documents lazily and keeps at most ``2 x workers`` batches in
   flight, so memory does not grow with the corpus (it holds one small manifest entry per
-  document for resume). The graph outputs are built from the shards by ``ptoie.kg`` without
+  document for resume). The graph outputs are built from the shards by ``ptoie.graph.build`` without
   holding the graph in memory (NetworkX outputs only up to a bound).
 * **Deterministic batches** (``plan``): a resumed run decodes exactly the batches an
   uninterrupted run decodes, so its outputs are identical even with continuous batching.
@@ -28,13 +28,13 @@ Flow (one way), a module per stage::
   go to live ones, and a document that kills every worker is isolated and skipped.
 """
 
-from .config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
+from ptoie.batch.config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
                      BatchStoppedError, BatchUsageError)
-from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
-from .report import BatchSummary
-from .run import run_batch
-from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
+from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
+from ptoie.batch.report import BatchSummary
+from ptoie.batch.run import run_batch
+from ptoie.batch.store import ManifestEntry, OutputLock, ShardStore
+from ptoie.batch.workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
                       FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
                       WorkersLostError, size_workers)
 

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ..corpus import CorpusOptions
-from ..kg import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
-from ..schema import triple_schema
-from ..sentences import LongSentences
-from ..sinks import rdf_format
+from ptoie.corpus.readers import CorpusOptions
+from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
+from ptoie.schema import triple_schema
+from ptoie.text.sentences import LongSentences
+from ptoie.graph.sinks import rdf_format
 
 if TYPE_CHECKING:
-    from ..merge import MergedQuant
+    from ptoie.extract.lora_merge import MergedQuant
 
 EXIT_OK = 0
 """Every document was processed."""
@@ -64,7 +64,7 @@ class BatchConfig:
     """Process only the first N documents of the corpus (finished ones included)."""
     languages: tuple[str, ...] | None = ("pt",)
     """Documents found to be in another language are skipped and recorded
-    (:class:`ptoie.language.LanguageFilter`); None: every document is extracted."""
+    (:class:`ptoie.text.language.LanguageFilter`); None: every document is extracted."""
 
     # outputs
     out: Path
@@ -114,12 +114,12 @@ class BatchConfig:
     lora: str | None = None
     lora_merge: MergedQuant | Literal["auto"] | None = "auto"
     """Merge ``lora`` into ``model`` once (cached), in this format (``auto``: see
-    :func:`ptoie.merge.merge_quant_for`); None: apply it at run time."""
+    :func:`ptoie.extract.lora_merge.merge_quant_for`); None: apply it at run time."""
     n_ctx: int = 2048
     """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
     ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
     and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds
-    ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie._llama``.)"""
+    ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie.extract._backend``.)"""
     n_parallel: int = 16
     temperature: float = 0.2
     top_p: float = 0.95
@@ -128,7 +128,7 @@ class BatchConfig:
     max_tokens: int = 160
     seed: int = 0
     end_bias: float = -2.0
-    """Negative: go on to another triple where the model would end (``ptoie.extractor.SamplingSettings.end_bias``)."""
+    """Negative: go on to another triple where the model would end (``ptoie.extract.extractor.SamplingSettings.end_bias``)."""
     grammar: bool = True
     require_spans: bool = True
     """Drop triples the sentence does not hold as spans (``ptoie.Extractor``'s ``require_spans``)."""
@@ -149,7 +149,7 @@ class BatchConfig:
 
     @property
     def graph_outputs(self) -> GraphOutputs:
-        """The graph files built from the shards (``ptoie.kg``)."""
+        """The graph files built from the shards (``ptoie.graph.build``)."""
         return GraphOutputs.beside(self.out, store=self.store, graphml=self.graphml,
                                    node_link=self.node_link, view=self.view,
                                    max_graph_triples=self.max_graph_triples,

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..corpus import CorpusProblem, Document, read_corpus
-from ..language import LanguageFilter
-from ..sentences import split_sentences
-from .config import BatchConfig
+from ptoie.corpus.readers import CorpusProblem, Document, read_corpus
+from ptoie.text.language import LanguageFilter
+from ptoie.text.sentences import split_sentences
+from ptoie.batch.config import BatchConfig
 
 # -- work units -------------------------------------------------------------------------------
 @dataclass(slots=True)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
-from ..corpus import CorpusProblem
-from .config import EXIT_OK, EXIT_SKIPPED, ProgressMode
+from ptoie.corpus.readers import CorpusProblem
+from ptoie.batch.config import EXIT_OK, EXIT_SKIPPED, ProgressMode
 
 ErrorScope = Literal["file", "document", "sentence"]
 

@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from ..corpus import READ_TYPES, CorpusProblem
-from ..kg import build_graph
-from ..sinks import records_table
-from .config import BatchConfig, BatchStoppedError, BatchUsageError
-from .plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
-from .report import BatchSummary, ErrorLog, IgnoredFiles, Progress
-from .store import ManifestEntry, OutputLock, ShardStore
-from .workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool, WorkersLostError
+from ptoie.corpus.readers import READ_TYPES, CorpusProblem
+from ptoie.graph.build import build_graph
+from ptoie.graph.sinks import records_table
+from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError
+from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
+from ptoie.batch.report import BatchSummary, ErrorLog, IgnoredFiles, Progress
+from ptoie.batch.store import ManifestEntry, OutputLock, ShardStore
+from ptoie.batch.workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool, WorkersLostError
 
 
 def check_corpus(config: BatchConfig) -> None:
@@ -140,8 +140,8 @@ def _stopped(config: BatchConfig, exc: OSError, doing: str) -> BatchStoppedError
 
 def _check_model_files(config: BatchConfig) -> None:
     """Fail fast, before Ray starts, on a missing or non-GGUF model or adapter."""
-    from ..extractor import ModelLoadError, check_gguf
-    from ..models import default_model, resolve_model_path
+    from ptoie.extract.extractor import ModelLoadError, check_gguf
+    from ptoie.extract.default_model import default_model, resolve_model_path
 
     if config.model is None:
         spec = default_model()
@@ -231,7 +231,7 @@ def _record_prepared(config: BatchConfig, errors: ErrorLog, summary: BatchSummar
 
 def _write_outputs(config: BatchConfig, store: ShardStore, summary: BatchSummary) -> None:
     """Build the graph outputs from the Parquet shards (the durable store), incrementally
-    (``ptoie.kg``): what did not change is not rewritten."""
+    (``ptoie.graph.build``): what did not change is not rewritten."""
     outputs = config.graph_outputs
     report = build_graph(store.current_shards(), outputs, cache=store.directory / "_kg")
     summary.triples_total = report.rows

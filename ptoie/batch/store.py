@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..schema import triple_schema
-from ..sinks import fsync_dir, write_parquet_shard
-from .config import BatchUsageError
+from ptoie.schema import triple_schema
+from ptoie.graph.sinks import fsync_dir, write_parquet_shard
+from ptoie.batch.config import BatchUsageError
 
 # -- the durable store ------------------------------------------------------------------------
 @dataclass(slots=True)

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from .config import BatchConfig, BatchUsageError
-from .plan import DocumentTask
+from ptoie.batch.config import BatchConfig, BatchUsageError
+from ptoie.batch.plan import DocumentTask
 
 @dataclass(slots=True)
 class DocumentResult:
@@ -87,7 +87,7 @@ class ExtractorWorker:
                  extractor_factory: Callable[..., ExtractorLike] | None = None) -> None:
         self._fault = FaultInjection.from_environment()
         if extractor_factory is None:
-            from ..extractor import Extractor
+            from ptoie.extract.extractor import Extractor
             extractor_factory = Extractor
         self.extractor = extractor_factory(**extractor_kwargs)
         self.model_id: str = self.extractor.model_id

@@ -1,16 +1,16 @@
 """Evaluation on a gold benchmark (PUD-100 by default): scorer, matchers, report, gate.
 
-``ptoie-eval`` (``jobs/evaluate.py``) is the command line; docs/evaluation.md explains the
+``ptoie-eval`` (``ptoie/cli/evaluate.py``) is the command line; docs/evaluation.md explains the
 matchers and the normalization with a worked example.
 """
 
-from .benchmark import (BUNDLED_BENCHMARKS, Benchmark, BenchmarkFormatError, GoldSentence, GoldTriple,
+from ptoie.evaluation.benchmark import (BUNDLED_BENCHMARKS, Benchmark, BenchmarkFormatError, GoldSentence, GoldTriple,
                         Prediction, load_benchmark, read_gold_tsv, read_predictions_tsv,
                         write_predictions_tsv)
-from .matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
-from .run import (EvalOutcome, GateConfig, PredictionRun, evaluate, format_per_sentence,
+from ptoie.evaluation.matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
+from ptoie.evaluation.run import (EvalOutcome, GateConfig, PredictionRun, evaluate, format_per_sentence,
                   per_sentence, predictions_from_file, run_extractor)
-from .scorer import CurvePoint, Scores, score, score_all
+from ptoie.evaluation.scorer import CurvePoint, Scores, score, score_all
 
 __all__ = [
     "BUNDLED_BENCHMARKS", "Benchmark", "BenchmarkFormatError", "CurvePoint", "EvalOutcome",

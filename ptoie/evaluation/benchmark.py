@@ -23,8 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..resources import package_data_path
-from .matchers import sentence_key
+from ptoie.resources import package_data_path
+from ptoie.evaluation.matchers import sentence_key
 
 PREDICTIONS_HEADER = ("sentence", "confidence", "arg1", "rel", "arg2")
 BUNDLED_BENCHMARKS = {"pud100": "pud100_gold.tsv"}

@@ -5,7 +5,7 @@ Every matcher compares *tokens*, produced by one of two normalizations:
 * ``"raw"`` -- the 2018 oie-benchmark's own view: tokens are the whitespace split of the text as
   written; case-sensitive; ``do`` and ``de o`` differ, ``Banco`` and ``banco`` differ, ``3%`` and
   ``3 %`` differ.
-* ``"pt"`` -- Portuguese-aware (the gate's default), :func:`ptoie.text.normalize_for_match`: NFC,
+* ``"pt"`` -- Portuguese-aware (the gate's default), :func:`ptoie.text.tokens.normalize_for_match`: NFC,
   words and punctuation split apart (``3%`` -> ``3 %``), contractions split (``do`` -> ``de o``,
   ``na`` -> ``em a``, ``pelo`` -> ``por o`` ...), every token case-folded. PUD-100's gold writes the
   same argument in both contraction forms (``os clientes do Banco`` and ``os clientes de o Banco``),
@@ -44,7 +44,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Literal
 
-from ..text import is_contraction_pair, normalize_for_match
+from ptoie.text.tokens import is_contraction_pair, normalize_for_match
 
 Normalization = Literal["raw", "pt"]
 MatcherName = Literal["lexical", "strict", "exact", "carb"]

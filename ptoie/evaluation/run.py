@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .benchmark import Benchmark, Prediction, read_predictions_tsv, write_predictions_tsv
-from .matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
-from .scorer import CurvePoint, Scores, score_all, sentence_of_each_prediction
+from ptoie.evaluation.benchmark import Benchmark, Prediction, read_predictions_tsv, write_predictions_tsv
+from ptoie.evaluation.matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
+from ptoie.evaluation.scorer import CurvePoint, Scores, score_all, sentence_of_each_prediction
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +176,7 @@ def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
     gate_scores = all_scores[gate.key]
     passed = gate.min_f1 is None or gate_scores.f1 >= gate.min_f1
     sentences_with_predictions = len(set(sentence_of_each_prediction(benchmark, run.predictions)))
-    from .. import __version__
+    from ptoie import __version__
 
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -44,8 +44,8 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from .benchmark import Benchmark, BenchmarkFormatError, Prediction
-from .matchers import (BINARY_MATCHERS, MATCHERS, NORMALIZATIONS, MatcherName, Normalization,
+from ptoie.evaluation.benchmark import Benchmark, BenchmarkFormatError, Prediction
+from ptoie.evaluation.matchers import (BINARY_MATCHERS, MATCHERS, NORMALIZATIONS, MatcherName, Normalization,
                        carb_credit, sentence_key)
 
 

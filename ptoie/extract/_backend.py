@@ -2,7 +2,7 @@
 
 Several prompts are decoded together, each in its own KV-cache sequence, in one ``llama_decode``
 call per step; a slot whose answer is complete is refilled with the next prompt at once. The
-prompt prefix all prompts share (the instruction, :func:`ptoie.prompt.shared_prefix`) is evaluated once into sequence 0 and
+prompt prefix all prompts share (the instruction, :func:`ptoie.extract.prompt.shared_prefix`) is evaluated once into sequence 0 and
 copied (not recomputed) into every slot: with a unified KV cache the copy shares cells.
 
 The KV cache is sized for the sentences in flight, not for ``n_parallel`` worst cases: a sentence
@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING
 import llama_cpp
 import numpy as np
 
-from .prompt import ChatFormat, chat_format_for, shared_prefix
+from ptoie.extract.prompt import ChatFormat, chat_format_for, shared_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .extractor import Generation, SamplingSettings
+    from ptoie.extract.extractor import Generation, SamplingSettings
 
 _PREFIX_SEQ = 0
 KV_CELLS_PER_SLOT = 320
@@ -256,7 +256,7 @@ class LlamaBackend:
     def _ensure_prefix(self, prompt_tokens: list[int]) -> None:
         """Evaluate the prefix every prompt shares (the instruction) into sequence 0 once.
 
-        The prefix is the tokens of :func:`ptoie.prompt.shared_prefix` where the prompt's own
+        The prefix is the tokens of :func:`ptoie.extract.prompt.shared_prefix` where the prompt's own
         tokens start with them (a prompt that does not is decoded whole, unshared)."""
         if self._prefix:
             return
@@ -304,7 +304,7 @@ class LlamaBackend:
         return n_tokens, seconds
 
     def generate(self, prompts: Sequence[str], sampling: "SamplingSettings") -> list["Generation"]:
-        from .extractor import Generation
+        from ptoie.extract.extractor import Generation
 
         results: list[Generation | None] = [None] * len(prompts)
         queue = deque(range(len(prompts)))

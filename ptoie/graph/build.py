@@ -7,7 +7,7 @@ written only up to ``max_graph_triples``:
 * **RDF fragments.** The rows of the Parquet sources, in order, are cut into fragments of at most
   ``FRAGMENT_ROWS`` rows (several small files in one, a large file over several; at most
   ``FRAGMENT_SOURCES`` files in one), each serialised (pyoxigraph's streaming serialiser,
-  ``ptoie.sinks.write_rdf``) from Parquet row batches into a cache folder and named after its
+  ``ptoie.graph.sinks.write_rdf``) from Parquet row batches into a cache folder and named after its
   sources' paths, sizes, modification times and row ranges: sources that did not change are
   never serialised again, and a stale fragment is deleted. Memory is bounded by rows, whatever
   the sizes of the files.
@@ -42,12 +42,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyoxigraph import serialize
 
-from . import canonical, sinks
-from .canonical import install_sql_functions, preferred_labels
-from .schema import triple_schema
-from .sinks import (RdfVocabulary, atomic_path, label_triples, networkx_graph, oxigraph_format,
+from ptoie.graph import canonical, sinks
+from ptoie.graph.canonical import install_sql_functions, preferred_labels
+from ptoie.schema import triple_schema
+from ptoie.graph.sinks import (RdfVocabulary, atomic_path, label_triples, networkx_graph, oxigraph_format,
                     rdf_format, write_graphml, write_node_link, write_rdf)
-from .view import write_graph_view
+from ptoie.graph.view import write_graph_view
 
 DEFAULT_MAX_GRAPH_TRIPLES = 200_000
 """NetworkX outputs up to this many triples (the graph stage peaked at 722 MB at 200,000 with
@@ -62,7 +62,7 @@ READ_ROWS = 8192
 GRAPH_FORMAT = hashlib.sha256(b"".join(Path(module.__file__).read_bytes()
                                        for module in (canonical, sinks))).hexdigest()[:12]
 """Part of every fragment's key: the digest of the code that writes the statements
-(``ptoie.canonical``, ``ptoie.sinks``), so caches and stores made by other code are rebuilt."""
+(``ptoie.graph.canonical``, ``ptoie.graph.sinks``), so caches and stores made by other code are rebuilt."""
 _LABELS = "labels|"
 
 
@@ -510,7 +510,7 @@ def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) 
 
 def _labels_fragment(sources: Sequence[Path], cache: Path, fmt: str, vocabulary: RdfVocabulary,
                      min_confidence: float | None, *, reuse: str | None) -> _Fragment:
-    """The fragment of ``rdfs:label`` statements (:func:`ptoie.sinks.label_triples`): one per
+    """The fragment of ``rdfs:label`` statements (:func:`ptoie.graph.sinks.label_triples`): one per
     entity and relation, its most frequent surface form in all the sources (a DuckDB pass over
     the Parquet files, rows streamed to the file). Named after its content, keyed ``labels|``
     + name for the store. ``reuse``: the name of the previous labels fragment, used as it is

@@ -32,7 +32,7 @@ import gguf
 import numpy as np
 import torch
 
-from training.base import base_gguf_path, load_base_config
+from ptoie.training.base import base_gguf_path, load_base_config
 
 log = logging.getLogger("ptoie.export")
 
@@ -530,7 +530,7 @@ def export_run(run_dir: Path | str, *, out_dir: Path | str,
         written.append(ExportedFile("adapter", adapter_dtype, path))
         log.info("adapter -> %s", path)
     if merged:
-        from training.generate_hf import load_run
+        from ptoie.training.generate_hf import load_run
         model = load_run(run_dir, base_model=base or str(run_dir), device="cpu")
         base_gguf = base_gguf_path(base) if base else None
         if base_gguf is not None:

@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from .resources import cache_dir as ptoie_cache_dir
+from ptoie.resources import cache_dir as ptoie_cache_dir
 
 MergedQuant = Literal["q4_0", "q8_0", "f16"]
 """Storage of the merged (LoRA'd) matrices: ``q4_0`` (fastest on CPU), ``q8_0``, ``f16``."""

@@ -1,13 +1,13 @@
 """Greedy answers of a trained run under transformers: the reference the GGUF path is checked against.
 
 Used to compare runs (LoRA vs FFT, ranks, learning rates) on the validation split before anything is
-exported, and to score a model that is not (yet) a GGUF. The prompt is :func:`ptoie.prompt.render_prompt`,
+exported, and to score a model that is not (yet) a GGUF. The prompt is :func:`ptoie.extract.prompt.render_prompt`,
 the same text the llama.cpp extractor feeds the model.
 
-    python -m training.generate_hf --run runs/X/final --base embedded:smollm2 \
+    python -m ptoie.training.generate_hf --run runs/X/final --base embedded:smollm2 \
         --sentences sentences.txt --out answers.jsonl
 
-Each output line is ``{"sentence": ..., "answer": ...}``; :func:`ptoie.parser.parse_answer` turns
+Each output line is ``{"sentence": ..., "answer": ...}``; :func:`ptoie.extract.parser.parse_answer` turns
 the answer into triples.
 """
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
-from ptoie.prompt import render_prompt
-from training.base import chat_format_of, dequantized_base, load_tokenizer
+from ptoie.extract.prompt import render_prompt
+from ptoie.training.base import chat_format_of, dequantized_base, load_tokenizer
 
 
 def load_run(run_dir: str | Path, *, base_model: str, device: str) -> torch.nn.Module:
@@ -60,7 +60,7 @@ def generate_answers(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.generate_hf", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m ptoie.training.generate_hf", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="adapter or model folder (runs/X/final)")
     parser.add_argument("--base", default="embedded:smollm2", help="base of an adapter run")

@@ -2,7 +2,7 @@
 
 The parser keeps every part of a triple as the sentence writes it (``O Brasil``, ``do Brasil``,
 ``no terceiro trimestre de 2024``, ``nasceu em``); the evaluation scores those strings. The graph
-stage (:mod:`ptoie.sinks`, :mod:`ptoie.kg`, :mod:`ptoie.view`) turns them into terms with the
+stage (:mod:`ptoie.graph.sinks`, :mod:`ptoie.graph.build`, :mod:`ptoie.graph.view`) turns them into terms with the
 functions here, so that one thing said in two ways is one node:
 
 * :func:`subject` / :func:`argument`: an argument becomes an :class:`Entity` whose ``key`` (the

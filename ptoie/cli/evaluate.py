@@ -23,7 +23,7 @@ EXIT_PASS, EXIT_BELOW_GATE, EXIT_ERROR = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ptoie.cli import add_extractor_arguments
+    from ptoie.cli.main import add_extractor_arguments
     from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
 
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
@@ -90,7 +90,7 @@ def _run(args: argparse.Namespace) -> int:
             run = predictions_from_file(args.predictions, benchmark)
         else:
             from ptoie import Extractor, ModelLoadError
-            from ptoie.cli import extractor_options
+            from ptoie.cli.main import extractor_options
 
             start = time.perf_counter()
             try:

@@ -7,7 +7,7 @@ every file under :func:`sentence_group_key` (the scorer's sentence key, case-fol
 answer holds every extraction the corpus gives it: deduplicated (:func:`triple_key`) and in reading
 order (position of the relation in the sentence, then of arg1 and arg2; ties keep corpus order).
 
-Records are rendered by :mod:`ptoie.prompt` (the module the extractor uses at inference), carry
+Records are rendered by :mod:`ptoie.extract.prompt` (the module the extractor uses at inference), carry
 the surface form of the sentence and of the triples (contractions re-joined the same way,
 punctuation attached), are validated against ``schemas/training_record.schema.json`` and split
 into train/validation *by sentence* with a fixed seed. The split is drawn over the sentences as
@@ -35,11 +35,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptoie.conll import BadBlock, TaggedSentence, read_conll
+from ptoie.training.conll import BadBlock, TaggedSentence, read_conll
 from ptoie.evaluation.matchers import letters_and_digits
-from ptoie.prompt import build_messages
+from ptoie.extract.prompt import build_messages
 from ptoie.schema import training_record_schema
-from ptoie.text import join_contractions
+from ptoie.text.tokens import join_contractions
 
 _NO_SPACE_BEFORE = re.compile(r"\s+([,.;:!?%)\]}])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{])\s+")

@@ -2,7 +2,7 @@
 
 :func:`train` loads the base model (HF id, folder, GGUF file or ``embedded:smollm2``), tokenises
 the ``prepare`` JSONL with loss on the assistant tokens only (labels ``-100`` on the prompt, via
-:func:`ptoie.prompt.render_example`), trains with length-grouped batches, resumes from the last
+:func:`ptoie.extract.prompt.render_example`), trains with length-grouped batches, resumes from the last
 checkpoint of ``output_dir``, saves the adapter (or model) under ``output_dir/final`` and writes
 ``report.json`` + ``loss.png`` (wall time, samples/s, tokens/s, peak RSS/VRAM, trainable
 parameters, GPU energy when NVML is available).
@@ -24,10 +24,10 @@ from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokeniz
                           TrainerCallback, TrainingArguments, set_seed)
 from transformers.trainer_utils import get_last_checkpoint
 
-from ptoie.prompt import ChatFormat, render_example
-from training.base import chat_format_of, dequantized_base, load_base_config, load_tokenizer
-from training.config import TrainConfig
-from training.prepare import read_jsonl
+from ptoie.extract.prompt import ChatFormat, render_example
+from ptoie.training.base import chat_format_of, dequantized_base, load_base_config, load_tokenizer
+from ptoie.training.config import TrainConfig
+from ptoie.training.prepare import read_jsonl
 
 log = logging.getLogger("ptoie.train")
 
@@ -222,7 +222,7 @@ def load_initial_adapter(model: torch.nn.Module, config: TrainConfig) -> int:
     prefix = "base_model.model."
     if path.is_dir():
         from peft import set_peft_model_state_dict
-        from training.export import _read_adapter
+        from ptoie.training.export import _read_adapter
         adapter_config, weights = _read_adapter(path)
         if (adapter_config["r"], adapter_config["lora_alpha"]) != (config.lora_r, config.lora_alpha):
             raise ValueError(f"init_adapter {path}: r={adapter_config['r']} alpha={adapter_config['lora_alpha']}"
@@ -234,7 +234,7 @@ def load_initial_adapter(model: torch.nn.Module, config: TrainConfig) -> int:
         return len(layers)
     if not path.is_file():
         raise FileNotFoundError(f"init_adapter {str(path)!r}: no such file or folder")
-    from training.export import read_lora_adapter_gguf
+    from ptoie.training.export import read_lora_adapter_gguf
     hf_names = {name: name.removeprefix(prefix) + ".weight" for name in layers}
     alpha, pairs = read_lora_adapter_gguf(path, base_config=model.get_base_model().config,
                                           hf_names=hf_names.values())

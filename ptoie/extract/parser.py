@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 
-from .prompt import NO_TRIPLE, STOP_TEXTS
-from .text import locate_part, spans_overlap
-from .triple import Triple
+from ptoie.extract.prompt import NO_TRIPLE, STOP_TEXTS
+from ptoie.text.tokens import locate_part, spans_overlap
+from ptoie.triple import Triple
 
 
 
@@ -55,9 +55,9 @@ def parse_answer(text: str | None, sentence: str | None = None,
     """Parse an assistant answer into triples.
 
     * one triple per line ``arg1 | rel | arg2``; other non-empty lines are counted in ``rejected``
-      (the :data:`~ptoie.prompt.NO_TRIPLE` line is not a rejection);
+      (the :data:`~ptoie.extract.prompt.NO_TRIPLE` line is not a rejection);
     * text after an end-of-turn marker is ignored; a truncated last line is simply rejected;
-    * with ``sentence``, each part is located in it (:func:`ptoie.text.locate_part`; the relation
+    * with ``sentence``, each part is located in it (:func:`ptoie.text.tokens.locate_part`; the relation
       and arg2 away from arg1 where the sentence allows): a part found
       there becomes **the sentence's own text** ``sentence[start:end]`` of its span (the model's
       ``de a Formas`` becomes ``da Formas``, ``o enxofre`` becomes ``O enxofre``, and ``é membro de

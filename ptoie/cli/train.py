@@ -11,7 +11,7 @@ from pathlib import Path
 
 def _prepare(args: argparse.Namespace) -> int:
     from ptoie.evaluation.benchmark import write_gold_tsv
-    from training.prepare import prepare, split_path, write_jsonl
+    from ptoie.training.prepare import prepare, split_path, write_jsonl
     try:
         data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
                        negatives=args.negatives, compounds=args.compounds)
@@ -49,8 +49,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from training.config import TrainConfig
-    from training.train import train
+    from ptoie.training.config import TrainConfig
+    from ptoie.training.train import train
     report = train(TrainConfig.from_yaml(args.config))
     summary = {k: report[k] for k in ("global_steps", "train_loss", "validation_loss", "wall_time_s",
                                       "samples_per_s", "trainable_parameters", "final_dir")}
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from training.export import export_run
+    from ptoie.training.export import export_run
     merged = None if args.merged is None else [t for t in args.merged.split(",") if t]
     written = export_run(args.run, out_dir=args.out, base_model=args.base, adapter=args.adapter,
                          adapter_dtype=args.adapter_dtype, merged=merged,

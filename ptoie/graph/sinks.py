@@ -3,16 +3,16 @@
 * :func:`write_parquet_shard` writes one shard atomically (temporary file, fsync, ``os.replace``,
   fsync of the folder): a shard either exists complete or not at all.
 * :class:`RdfVocabulary` mints IRIs with the namespaces and terms of ``schemas/rdf_vocabulary.json``
-  (read at run time) from the canonical keys of :mod:`ptoie.canonical`.
+  (read at run time) from the canonical keys of :mod:`ptoie.graph.canonical`.
 * :func:`rdf_triples` turns a table of records into RDF statements (pyoxigraph terms), streamed:
   every triple plus its reified provenance statement; :func:`label_triples` gives entities and
   relations their ``rdfs:label``; :func:`write_rdf` serialises them with
   pyoxigraph's streaming Turtle / N-Triples writer, a table at a time, never a whole graph in memory.
 * :func:`networkx_graph` builds the NetworkX ``MultiDiGraph`` (entities as nodes, one edge per
   triple) and :func:`write_graphml` / :func:`write_node_link` write it. A NetworkX graph lives in
-  memory, so callers bound its size (``ptoie.kg``).
+  memory, so callers bound its size (``ptoie.graph.build``).
 
-The graph-building stage that puts these together, incrementally, is :mod:`ptoie.kg`.
+The graph-building stage that puts these together, incrementally, is :mod:`ptoie.graph.build`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, Triple, serialize
 
-from . import canonical
-from .schema import rdf_vocabulary, triple_schema
+from ptoie.graph import canonical
+from ptoie.schema import rdf_vocabulary, triple_schema
 
 RdfFormatName = Literal["turtle", "nt"]
 RDF_FORMATS: dict[str, RdfFormatName] = {".ttl": "turtle", ".nt": "nt"}
@@ -95,7 +95,7 @@ def iri_segment(text: str, *, keep: str = "-_~") -> str:
 
 def entity_slug(surface: str) -> str:
     """The IRI segment of the entity that the argument ``surface`` names: its canonical key
-    (:func:`ptoie.canonical.subject`: ``O Brasil``, ``do Brasil`` -> ``brasil``) through
+    (:func:`ptoie.graph.canonical.subject`: ``O Brasil``, ``do Brasil`` -> ``brasil``) through
     :func:`iri_segment` (``são paulo`` -> ``sao_paulo``, ``a/b`` -> ``a%2Fb``)."""
     return iri_segment(canonical.subject(surface).key)
 
@@ -131,11 +131,11 @@ class RdfVocabulary:
         return NamedNode(self._entity_ns + entity_slug(surface))
 
     def entity_key(self, key: str) -> NamedNode:
-        """The entity of a canonical key (:class:`ptoie.canonical.Entity`)."""
+        """The entity of a canonical key (:class:`ptoie.graph.canonical.Entity`)."""
         return NamedNode(self._entity_ns + iri_segment(key))
 
     def relation(self, surface: str, preposition: str | None = None) -> NamedNode:
-        """The relation of a phrase (:func:`ptoie.canonical.relation`: ``nasceu em`` ->
+        """The relation of a phrase (:func:`ptoie.graph.canonical.relation`: ``nasceu em`` ->
         ``rel:nascer_em``)."""
         return self.relation_key(canonical.relation(surface, preposition)[0])
 
@@ -176,7 +176,7 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
     """The RDF statements of a table of records, streamed, 4,096 rows at a time.
 
     Per record: ``<ent:subject> <rel:relation> <ent:object>`` (or a literal object) with the
-    canonical terms of :mod:`ptoie.canonical`, and a reified statement
+    canonical terms of :mod:`ptoie.graph.canonical`, and a reified statement
     ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
     ``rdf:subject/predicate/object``, the parts as written (``ptoie:subjectText``,
     ``predicateText``, ``objectText``), a literal's ``ptoie:unit``, a time split off an argument
@@ -259,7 +259,7 @@ def _times(first: canonical.Entity, second: canonical.Entity | canonical.Value
 def label_triples(entities: Iterable[tuple[str, str]], relations: Iterable[tuple[str, str]],
                   vocabulary: RdfVocabulary) -> Iterator[Triple]:
     """``rdfs:label`` of each entity and relation, from ``(key, label)`` pairs (the most frequent
-    surface form of each key: :func:`ptoie.canonical.preferred_labels`)."""
+    surface form of each key: :func:`ptoie.graph.canonical.preferred_labels`)."""
     label = vocabulary.properties["label"]
     for key, text in entities:
         yield Triple(vocabulary.entity_key(key), label, RdfLiteral(text, language=_LANG))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import bundled_path, embedded_base_gguf, embedded_gemma3_gguf
+from ptoie.resources import bundled_path, embedded_base_gguf, embedded_gemma3_gguf
 
 EMBEDDED_SMOLLM2 = "embedded:smollm2"
 EMBEDDED_GEMMA3 = "embedded:gemma3-270m"

@@ -1,7 +1,7 @@
 """The base model of a training run: where its weights are, its config, tokenizer and prompt format.
 
 A base is an HF hub id, a local model folder, a ``.gguf`` file or an ``embedded:`` name
-(:data:`ptoie.models.EMBEDDED_BASES`: ``embedded:smollm2``, ``embedded:gemma3-270m``). GGUF bases
+(:data:`ptoie.extract.default_model.EMBEDDED_BASES`: ``embedded:smollm2``, ``embedded:gemma3-270m``). GGUF bases
 load through transformers' ``gguf_file`` (de-quantised to float32), once: the result is cached as a
 safetensors folder (:func:`dequantized_base`).
 """
@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from ptoie.models import resolve_model_path
-from ptoie.prompt import ChatFormat, chat_format_for
+from ptoie.extract.default_model import resolve_model_path
+from ptoie.extract.prompt import ChatFormat, chat_format_for
 from ptoie.resources import cache_dir
 
 log = logging.getLogger("ptoie.train")
@@ -85,7 +85,7 @@ def load_tokenizer(base_model: str) -> PreTrainedTokenizerBase:
 
 
 def chat_format_of(model_or_config: Any) -> ChatFormat:
-    """The prompt format (:mod:`ptoie.prompt`) of a transformers model or config."""
+    """The prompt format (:mod:`ptoie.extract.prompt`) of a transformers model or config."""
     config = getattr(model_or_config, "config", model_or_config)
     return chat_format_for(getattr(config, "model_type", None))
 

@@ -1,6 +1,6 @@
 """``ptoie`` command line: ``ptoie extract "frase"`` / ``ptoie extract --file frases.txt``;
 ``ptoie sparql KG QUERY``, ``ptoie sql KG QUERY`` and ``ptoie view KG`` over a knowledge graph
-written by ``ptoie-batch`` (the logic is in :mod:`ptoie.query` and :mod:`ptoie.view`)."""
+written by ``ptoie-batch`` (the logic is in :mod:`ptoie.graph.query` and :mod:`ptoie.graph.view`)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .extractor import Extractor, ModelLoadError, SentenceResult
-from .merge import MERGED_QUANTS
+from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
+from ptoie.extract.lora_merge import MERGED_QUANTS
 
 _EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
 EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
@@ -141,7 +141,7 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _query_text(value: str) -> str:
     """QUERY as given, ``@FILE`` read from a UTF-8 file, ``-`` read from standard input."""
-    from .query import QueryError
+    from ptoie.graph.query import QueryError
 
     if value == "-":
         return sys.stdin.read()
@@ -159,7 +159,7 @@ def _query_text(value: str) -> str:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from .query import QueryError, kg_paths, sparql, sql, write_result
+    from ptoie.graph.query import QueryError, kg_paths, sparql, sql, write_result
 
     try:
         query = _query_text(args.query)
@@ -178,8 +178,8 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _view(args: argparse.Namespace) -> int:
-    from .query import kg_paths
-    from .view import write_graph_view
+    from ptoie.graph.query import kg_paths
+    from ptoie.graph.view import write_graph_view
 
     try:
         paths = kg_paths(args.kg)
@@ -220,9 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     hardware.add_argument("--n-gpu-layers", type=int, default=0, help="-1 offloads all layers (GPU build)")
     ex.set_defaults(func=_extract)
 
-    from .query import OUTPUT_FORMATS
-    from .kg import confidence
-    from .view import DEFAULT_MAX_NODES
+    from ptoie.graph.query import OUTPUT_FORMATS
+    from ptoie.graph.build import confidence
+    from ptoie.graph.view import DEFAULT_MAX_NODES
 
     sp = sub.add_parser(
         "sparql", help="SPARQL query over a knowledge graph's Oxigraph store",

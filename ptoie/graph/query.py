@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .schema import rdf_vocabulary
+from ptoie.schema import rdf_vocabulary
 
 OutputFormat = Literal["table", "csv", "json"]
 OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("table", "csv", "json")
@@ -99,9 +99,9 @@ def kg_paths(kg: PathLike) -> KgPaths:
 
 def parquet_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     """The Parquet files of ``source`` (a file, a folder, or a list of either), as
-    :func:`ptoie.kg.parquet_sources` lists them. Raises :class:`QueryError` for a missing path and
+    :func:`ptoie.graph.build.parquet_sources` lists them. Raises :class:`QueryError` for a missing path and
     for no Parquet file at all (an empty graph)."""
-    from .kg import GraphInputError, parquet_sources
+    from ptoie.graph.build import GraphInputError, parquet_sources
 
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     try:

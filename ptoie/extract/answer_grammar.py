@@ -1,7 +1,7 @@
-"""GBNF grammar of the answer format, derived from :mod:`ptoie.prompt` (never written twice).
+"""GBNF grammar of the answer format, derived from :mod:`ptoie.extract.prompt` (never written twice).
 
-With the grammar on, llama.cpp only lets the model emit text that :func:`ptoie.parser.parse_answer`
-accepts: either the single line :data:`~ptoie.prompt.NO_TRIPLE`, or one or more lines
+With the grammar on, llama.cpp only lets the model emit text that :func:`ptoie.extract.parser.parse_answer`
+accepts: either the single line :data:`~ptoie.extract.prompt.NO_TRIPLE`, or one or more lines
 ``part SEPARATOR part SEPARATOR part``, where a part is one or more words separated by single
 spaces and holds no separator character and no newline. The end-of-turn token is allowed only
 where the answer is complete, so the only way an output can still fail to parse is being cut by
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from .prompt import NO_TRIPLE, SEPARATOR
+from ptoie.extract.prompt import NO_TRIPLE, SEPARATOR
 
 
 def _literal(text: str) -> str:

@@ -4,7 +4,7 @@ triple schema, e.g. one filtered with DuckDB).
     ptoie-kg out/kg.parquet --out subset.ttl                 # subset.ttl, .oxigraph/, .graphml, .json, .html
     ptoie-kg filtered.parquet --out f.nt --no-store --no-view
 
-The same code as the batch job's output stage (ptoie.kg): streamed RDF, an incremental Oxigraph
+The same code as the batch job's output stage (ptoie.graph.build): streamed RDF, an incremental Oxigraph
 store, NetworkX outputs up to --max-graph-triples. A rerun on unchanged input rewrites nothing.
 
 exit status: 0 done; 2 bad input (a path that is missing, a folder without Parquet files, a file
@@ -18,7 +18,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ptoie.kg import (DEFAULT_MAX_GRAPH_TRIPLES, GraphInputError, GraphOutputs, build_graph,
+from ptoie.graph.build import (DEFAULT_MAX_GRAPH_TRIPLES, GraphInputError, GraphOutputs, build_graph,
                       confidence, parquet_sources)
 
 EXIT_USAGE = 2

@@ -1,7 +1,7 @@
 """The GGUF triple extractor: sentence -> prompt -> llama.cpp -> parser -> triples.
 
 One public class, :class:`Extractor`, with keyword-only settings grouped by concern; the
-llama.cpp work happens in a private backend (``ptoie._llama``).
+llama.cpp work happens in a private backend (``ptoie.extract._backend``).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .grammar import answer_grammar
-from .models import default_model, resolve_model_path
-from .parser import parse_answer
-from .prompt import render_prompt
-from .triple import Triple
+from ptoie.extract.answer_grammar import answer_grammar
+from ptoie.extract.default_model import default_model, resolve_model_path
+from ptoie.extract.parser import parse_answer
+from ptoie.extract.prompt import render_prompt
+from ptoie.triple import Triple
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .merge import MergedQuant
+    from ptoie.extract.lora_merge import MergedQuant
 
 
 class ModelLoadError(RuntimeError):
@@ -44,7 +44,7 @@ class SamplingSettings:
     end_bias: float = -2.0
     """Acts only where the model chose to end its answer: it goes on with a new line instead when
     the grammar allows one and the model's logit for a newline beats its logit for ending plus
-    ``end_bias`` (``ptoie._llama``; nothing else in the answer changes). Negative: the model goes
+    ``end_bias`` (``ptoie.extract._backend``; nothing else in the answer changes). Negative: the model goes
     on to another triple unless it is sure the answer is complete; the later triples get lower
     confidences (:func:`line_confidences`). 0 = the paper's decoding. -2.0 (issue 13,
     docs/evaluation.md "End bias"): on the shipped model 1.50 triples per PUD-100 sentence instead
@@ -136,9 +136,9 @@ class Extractor:
         lora_path: llama.cpp LoRA-adapter GGUF applied on top of ``model_path``. Ignored when
             ``model_path`` is None (the default's own adapter is used).
         lora_merge: how the adapter is applied. ``"q4_0"``, ``"q8_0"``, ``"f16"``: merged into
-            the model once and stored as that type in a cache file (:mod:`ptoie.merge`; the first
+            the model once and stored as that type in a cache file (:mod:`ptoie.extract.lora_merge`; the first
             use takes seconds); merged decodes faster than the adapter at run time on CPU
-            (docs/throughput.md). ``"auto"`` (default): :func:`ptoie.merge.merge_quant_for` the
+            (docs/throughput.md). ``"auto"`` (default): :func:`ptoie.extract.lora_merge.merge_quant_for` the
             base (Q8_0 on a k-quant base such as Gemma's Q4_K_M, Q4_0 otherwise). None: llama.cpp
             applies the adapter at run time on every token.
 
@@ -157,7 +157,7 @@ class Extractor:
         grammar: constrain decoding to the answer format (GBNF), so every output parses.
         require_spans: keep only triples whose arg1 and arg2 are two non-overlapping spans of
             the sentence and whose parts do not repeat one another
-            (:func:`ptoie.parser.supported`); the others are dropped and counted in
+            (:func:`ptoie.extract.parser.supported`); the others are dropped and counted in
             ``SentenceResult.unsupported_triples``. TransAlign's gold extractions all have that
             shape; on its validation sentences the rule drops mostly wrong triples (issue 13,
             docs/evaluation.md "Span check"). False keeps whatever the model wrote (a model
@@ -216,7 +216,7 @@ class Extractor:
         self.grammar = grammar
         self.require_spans = require_spans
 
-        from .merge import MERGED_QUANTS, MergeError, merge_quant_for, merged_gguf  # late: numpy/gguf only here
+        from ptoie.extract.lora_merge import MERGED_QUANTS, MergeError, merge_quant_for, merged_gguf  # late: numpy/gguf only here
 
         if lora_merge is not None and lora_merge not in (*MERGED_QUANTS, "auto"):
             raise ValueError(f"lora_merge must be 'auto', one of {MERGED_QUANTS} or None, got {lora_merge!r}")
@@ -237,7 +237,7 @@ class Extractor:
                 raise ModelLoadError(f"could not merge adapter {self.lora_path} into {self.model_path}: "
                                      f"{exc} (lora_merge=None applies it at run time instead)") from exc
 
-        from ._llama import LlamaBackend  # imported late: keeps `import ptoie` light
+        from ptoie.extract._backend import LlamaBackend  # imported late: keeps `import ptoie` light
 
         try:
             self._backend = LlamaBackend(

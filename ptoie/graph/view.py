@@ -3,7 +3,7 @@
 :func:`write_graph_view` reads the Parquet triples with DuckDB, so memory stays bounded whatever
 the graph's size (a million rows included): only aggregates and the few rows drawn reach Python.
 
-* **Nodes** are entities keyed like their RDF IRIs (:mod:`ptoie.canonical`: ``O Brasil`` and
+* **Nodes** are entities keyed like their RDF IRIs (:mod:`ptoie.graph.canonical`: ``O Brasil`` and
   ``do Brasil`` are one node). DuckDB counts the triples of each distinct surface form, the key is
   computed once per distinct form (Python functions registered in DuckDB), and the counts are
   summed per key. Numbers, amounts and dates are literals, not nodes: they are listed in the
@@ -38,9 +38,9 @@ import duckdb
 from jinja2 import Environment
 from pyvis.network import Network
 
-from .canonical import install_sql_functions
-from .query import PathLike, QueryError, duckdb_triples, source_name
-from .sinks import atomic_path
+from ptoie.graph.canonical import install_sql_functions
+from ptoie.graph.query import PathLike, QueryError, duckdb_triples, source_name
+from ptoie.graph.sinks import atomic_path
 
 DEFAULT_MAX_NODES = 40
 """Entities drawn by default: their labels stay legible in a 1200 × 800 window."""
@@ -103,7 +103,7 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     (atomically: a complete page or none); with ``min_confidence``, only the triples whose
     confidence is known and at least that. See the module doc for what is drawn.
 
-    Raises ``ValueError`` (a :class:`~ptoie.query.QueryError`, one line) when there are no triples
+    Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no triples
     (no Parquet shard, or shards without rows) or the files are not tables of triples.
     """
     for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges),
