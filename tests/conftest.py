@@ -1,5 +1,8 @@
-"""Suite-wide setup: merged models (ptoie.extract.lora_merge) are cached in a temporary folder, not in the
-user's ~/.cache; set in os.environ so that the jobs the tests start as subprocesses use it too."""
+"""Suite-wide setup: ptoie's cache (the assembled embedded base, merged models, de-quantised
+training bases) lives in the checkout's .pytest_cache/ptoie-cache, not in the user's ~/.cache, and
+is kept between runs (its entries are keyed by the content they were made from); set in os.environ
+so that the jobs the tests start as subprocesses use it too. Tests of the cache itself use their
+own folders."""
 
 from __future__ import annotations
 
@@ -10,9 +13,10 @@ import torch
 
 
 @pytest.fixture(scope="session", autouse=True)
-def merged_model_cache(tmp_path_factory):
+def ptoie_cache(request):
     before = os.environ.get("PTOIE_CACHE_DIR")
-    os.environ["PTOIE_CACHE_DIR"] = str(tmp_path_factory.mktemp("ptoie-cache"))
+    cache = request.config.cache.mkdir("ptoie-cache")
+    os.environ["PTOIE_CACHE_DIR"] = str(cache)
     yield os.environ["PTOIE_CACHE_DIR"]
     if before is None:
         os.environ.pop("PTOIE_CACHE_DIR", None)
