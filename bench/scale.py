@@ -56,7 +56,7 @@ def synthetic_shards(directory: Path, rows: int, shard_rows: int, *, start: int 
     real graphs; one sentence per row, 1-3 triples per sentence."""
     import pyarrow.parquet as pq
 
-    from ptoie.graph.sinks import records_table
+    from ptoie.files import records_table
 
     rng = random.Random(seed + start)
     directory.mkdir(parents=True, exist_ok=True)

@@ -165,7 +165,7 @@ def test_crash_after_a_shard_is_written_loses_and_duplicates_nothing(tmp_path, m
     def commit_then_die(self, table, entries):
         calls.append(1)
         if len(calls) == 3:  # the shard is renamed into place, the manifest line never written
-            from ptoie.graph.sinks import write_parquet_shard
+            from ptoie.files import write_parquet_shard
             write_parquet_shard(table, self.directory, "part-crash-000001.parquet")
             raise KeyboardInterrupt
         return real_commit(self, table, entries)
@@ -301,7 +301,7 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
     import errno
 
     import ptoie.batch.store as store_module
-    import ptoie.graph.sinks as sinks
+    import ptoie.files as files_module
 
     corpus = write_corpus(tmp_path)
     clean = make_config(tmp_path / "clean", corpus)
@@ -310,7 +310,7 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
     argv = [str(corpus), "--out", str(full.out), "--model", "embedded:smollm2",
             "--batch-sentences", "3", "--progress", "never"]
     monkeypatch.setattr("ptoie.cli.batch.run_batch", lambda config: run_batch(config, pool_factory=fake_pool))
-    real_write_table, real_write = sinks.pq.write_table, os.write
+    real_write_table, real_write = files_module.pq.write_table, os.write
     calls = []
 
     def write_half_then_fail(table, where, **kwargs):
@@ -326,7 +326,7 @@ def test_a_full_disk_stops_the_job_with_one_line_and_a_rerun_gives_the_same_outp
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_write(fd, data)
 
-    for inject in ((sinks.pq, "write_table", write_half_then_fail),
+    for inject in ((files_module.pq, "write_table", write_half_then_fail),
                    (store_module.os, "write", append_half_then_fail)):
         with monkeypatch.context() as patch:
             patch.setattr(*inject)

@@ -13,9 +13,12 @@ from pyoxigraph import Store
 from rdflib import RDF, Graph
 
 from ptoie.cli.kg import main
-from ptoie import kg
-from ptoie.graph.build import GraphOutputs, build_graph, count_extractions
-from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard
+from ptoie.files import records_table, write_parquet_shard
+from ptoie.graph import fragments as graph_fragments, sources as graph_sources
+from ptoie.graph.build import GraphOutputs, build_graph
+from ptoie.graph.rdf import RdfVocabulary
+from ptoie.graph.sources import GraphInputError
+from ptoie.graph.store import count_extractions
 from ptoie.triple import Triple
 
 PEOPLE = [("Machado de Assis", "escreveu", "Dom Casmurro"), ("Machado de Assis", "nasceu em", "Rio de Janeiro"),
@@ -36,7 +39,7 @@ def statements(path, fmt="turtle") -> int:
 
 
 def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatch):
-    monkeypatch.setattr(kg, "FRAGMENT_SOURCES", 2)  # several fragments from a few shards
+    monkeypatch.setattr(graph_fragments, "FRAGMENT_SOURCES", 2)  # several fragments from a few shards
     data = tmp_path / "kg.parquet"
     sources = [shard(data, f"part-{n}.parquet", [(n * 10 + i, PEOPLE[(n + i) % 6]) for i in range(2)])
                for n in range(3)]
@@ -73,8 +76,8 @@ def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatc
 
 
 def test_fragments_are_bounded_by_rows_whatever_the_file_sizes(tmp_path, monkeypatch):
-    monkeypatch.setattr(kg, "FRAGMENT_ROWS", 5)
-    monkeypatch.setattr(kg, "READ_ROWS", 2)
+    monkeypatch.setattr(graph_fragments, "FRAGMENT_ROWS", 5)
+    monkeypatch.setattr(graph_sources, "READ_ROWS", 2)
     data = tmp_path / "kg.parquet"
     people = [(i, PEOPLE[i % 6]) for i in range(23)]
     big = shard(data, "part-0.parquet", people[:12])       # one file over three fragments
@@ -139,6 +142,33 @@ def test_a_graph_without_triples_writes_empty_outputs_and_no_picture(tmp_path, c
     assert "ptoie-kg: 0 triples" in out and "view       not written: the graph is empty" in out
     assert statements(tmp_path / "kg.ttl") == 0 and not (tmp_path / "kg.html").exists()
     assert count_extractions(tmp_path / "kg.oxigraph", RdfVocabulary()) == 0
+
+
+def test_an_error_of_the_store_loader_reaches_the_caller_after_the_fragments(tmp_path):
+    """The store is loaded in a background thread: its error is raised by build_graph, once the
+    fragments are written and the picture is drawn."""
+    data = tmp_path / "kg.parquet"
+    sources = [shard(data, "part-0.parquet", list(enumerate(PEOPLE)))]
+    (tmp_path / "kg.oxigraph").write_text("a file where the store folder goes")
+    outputs = GraphOutputs.beside(tmp_path / "kg.ttl", graphml=None, node_link=None)
+    with pytest.raises(OSError):
+        build_graph(sources, outputs, cache=data / "_kg")
+    assert len(list((data / "_kg").glob("fragment-*.ttl"))) == 2  # the rows, and the labels
+    assert "Machado de Assis" in outputs.view.read_text(encoding="utf-8")
+    assert not outputs.rdf.exists()
+
+
+def test_an_error_of_the_fragments_stops_the_store_loader(tmp_path):
+    """A source that is not a table of triples stops the build with its error; the store
+    loader, waiting for fragments, stops too (build_graph returns instead of hanging)."""
+    data = tmp_path / "kg.parquet"
+    good = shard(data, "part-0.parquet", list(enumerate(PEOPLE)))
+    bad = data / "part-1.parquet"
+    pq.write_table(pa.table({"doc_id": ["a"], "text": ["b"]}), bad)
+    outputs = GraphOutputs.beside(tmp_path / "kg.ttl", view=None)
+    with pytest.raises(GraphInputError, match="column 'sentence_id' is missing"):
+        build_graph([good, bad], outputs, cache=data / "_kg")
+    assert not outputs.rdf.exists() and not outputs.graphml.exists()
 
 
 def _empty_folder(path):

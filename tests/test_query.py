@@ -1,7 +1,7 @@
 """The query stage: `ptoie sparql` over a real Oxigraph store, `ptoie sql` over real Parquet shards.
 
 The knowledge graph is laid out as ``ptoie-batch --out out/kg.ttl`` writes it: ``out/kg.parquet/``
-(shards written by ptoie.graph.sinks, plus ``_`` bookkeeping files), ``out/kg.ttl`` (ptoie.graph.sinks'
+(shards written by ptoie.files, plus ``_`` bookkeeping files), ``out/kg.ttl`` (ptoie.graph.rdf's
 RDF writer) and ``out/kg.oxigraph/`` (a pyoxigraph store holding kg.ttl in its default graph and a
 bookkeeping quad in a named graph, as the job's store does).
 """
@@ -21,7 +21,8 @@ from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, Store
 
 from ptoie.cli.main import main
 from ptoie.graph.query import QueryError, kg_paths, sparql, sql, write_result
-from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard, write_rdf
+from ptoie.files import records_table, write_parquet_shard
+from ptoie.graph.rdf import RdfVocabulary, write_rdf
 from ptoie.triple import Triple
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -10,7 +10,8 @@ import pyvis
 import pytest
 
 from ptoie.cli.main import main
-from ptoie.graph.sinks import entity_slug, records_table, write_parquet_shard
+from ptoie.files import records_table, write_parquet_shard
+from ptoie.graph.rdf import entity_slug
 from ptoie.triple import Triple
 from ptoie.graph.view import write_graph_view
 

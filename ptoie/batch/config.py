@@ -11,7 +11,7 @@ from ptoie.corpus.readers import CorpusOptions
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
 from ptoie.schema import triple_schema
 from ptoie.text.sentences import LongSentences
-from ptoie.graph.sinks import rdf_format
+from ptoie.graph.rdf import rdf_format
 
 if TYPE_CHECKING:
     from ptoie.extract.lora_merge import MergedQuant

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ptoie.corpus.readers import READ_TYPES, CorpusProblem
 from ptoie.graph.build import build_graph
-from ptoie.graph.sinks import records_table
+from ptoie.files import records_table
 from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError
 from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from ptoie.batch.report import BatchSummary, ErrorLog, IgnoredFiles, Progress

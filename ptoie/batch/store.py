@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ptoie.schema import triple_schema
-from ptoie.graph.sinks import fsync_dir, write_parquet_shard
+from ptoie.files import fsync_dir, write_parquet_shard
 from ptoie.batch.config import BatchUsageError
 
 # -- the durable store ------------------------------------------------------------------------

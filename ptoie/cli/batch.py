@@ -24,7 +24,8 @@ from pathlib import Path
 from ptoie.batch import (EXIT_STOPPED, EXIT_USAGE, BatchConfig, BatchStoppedError,
                          BatchUsageError, run_batch)
 from ptoie.cli.main import add_extractor_arguments
-from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, confidence
+from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES
+from ptoie.graph.sources import confidence
 
 
 def _languages(value: str) -> tuple[str, ...] | None:

@@ -18,8 +18,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ptoie.graph.build import (DEFAULT_MAX_GRAPH_TRIPLES, GraphInputError, GraphOutputs, build_graph,
-                      confidence, parquet_sources)
+from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs, build_graph
+from ptoie.graph.sources import GraphInputError, confidence, parquet_sources
 
 EXIT_USAGE = 2
 

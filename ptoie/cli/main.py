@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_extract)
 
     from ptoie.graph.query import OUTPUT_FORMATS
-    from ptoie.graph.build import confidence
+    from ptoie.graph.sources import confidence
     from ptoie.graph.view import DEFAULT_MAX_NODES
 
     sp = sub.add_parser(

@@ -29,6 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import duckdb
+from pyoxigraph import (BlankNode, Literal as RdfLiteral, NamedNode, QueryBoolean, QuerySolutions,
+                        Store)
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ptoie.graph.sources import GraphInputError, parquet_sources
 from ptoie.schema import rdf_vocabulary
 
 OutputFormat = Literal["table", "csv", "json"]
@@ -99,10 +108,8 @@ def kg_paths(kg: PathLike) -> KgPaths:
 
 def parquet_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     """The Parquet files of ``source`` (a file, a folder, or a list of either), as
-    :func:`ptoie.graph.build.parquet_sources` lists them. Raises :class:`QueryError` for a missing path and
-    for no Parquet file at all (an empty graph)."""
-    from ptoie.graph.build import GraphInputError, parquet_sources
-
+    :func:`ptoie.graph.sources.parquet_sources` lists them. Raises :class:`QueryError` for a
+    missing path and for no Parquet file at all (an empty graph)."""
     sources = [source] if isinstance(source, (str, os.PathLike)) else list(source)
     try:
         return parquet_sources([Path(s) for s in sources])
@@ -131,15 +138,13 @@ def sparql_prefixes() -> dict[str, str]:
     return dict(rdf_vocabulary()["prefixes"])
 
 
-def open_store(store_dir: PathLike):
+def open_store(store_dir: PathLike) -> Store:
     """The Oxigraph store at ``store_dir``, opened read-only (``pyoxigraph.Store.read_only``).
 
     A read-only open sees the store as it was when opened, also while another process (a running
     job) holds it open for writing. Raises :class:`QueryError` when the folder is missing or not
     an Oxigraph store.
     """
-    from pyoxigraph import Store
-
     path = Path(store_dir)
     if not path.is_dir():
         raise QueryError(f"no Oxigraph store at {path}: run `ptoie-batch CORPUS --out "
@@ -164,8 +169,6 @@ def sparql(store_dir: PathLike, query: str, *, prefixes: dict[str, str] | None =
     ``object``. Queries see the store's default graph: the knowledge graph.
     Raises :class:`QueryError` (one line) for a missing store or a syntax error.
     """
-    from pyoxigraph import QueryBoolean, QuerySolutions
-
     prefixes = sparql_prefixes() if prefixes is None else prefixes
     store = open_store(store_dir)
     try:
@@ -250,8 +253,6 @@ def duckdb_triples(source: PathLike | Sequence[PathLike], *, min_confidence: flo
     (DuckDB's ``union_by_name``, which would merge different ones, costs a schema read per file:
     1.4 GB and twice the time on 25,000 shards). Raises :class:`QueryError` when the files are
     missing or not tables of triples."""
-    import duckdb
-
     files = parquet_files(source)
     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     con = duckdb.connect()
@@ -279,8 +280,6 @@ def sql(parquet: PathLike | Sequence[PathLike], query: str) -> QueryResult:
     Raises :class:`QueryError` (DuckDB's message, one line) for a missing or empty dataset and
     for an error of the query.
     """
-    import duckdb
-
     con = duckdb_triples(parquet)
     try:
         cursor = con.execute(query)
@@ -323,8 +322,6 @@ def source_name(source: PathLike | Sequence[PathLike]) -> str:
 def _term(value: Any, fmt: OutputFormat, prefixes: dict[str, str] | None) -> Any:
     """A cell as printed: RDF terms as their IRI (compact in tables) or literal value (typed
     numbers and booleans in json); Python values as they are (json) or as text."""
-    from pyoxigraph import BlankNode, Literal as RdfLiteral, NamedNode
-
     if value is None:
         return None if fmt == "json" else ""
     if isinstance(value, NamedNode):
@@ -393,11 +390,6 @@ def write_result(result: QueryResult, fmt: OutputFormat, out: IO[str]) -> int:
             n += 1
         out.write("\n]\n" if n else "]\n")
         return n
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     for column in result.columns:
         table.add_column(column, overflow="fold")

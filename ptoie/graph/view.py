@@ -19,11 +19,13 @@ the graph's size (a million rows included): only aggregates and the few rows dra
   confident), each with its sentence and document (title and link for web pages); a search box
   finds an entity by label, and ``kg.html#KEY`` (``#lisboa``) opens with that entity selected.
 
-The page is self-contained and works offline: vis-network's JavaScript and CSS, as shipped inside
-pyvis, are inlined (pyvis's own template would load Bootstrap from a CDN). pyvis builds the node
-and edge records; the data is embedded as JSON with ``<``, ``>``, ``&`` and ``'`` escaped (Jinja's
-``tojson``) and the panel is built with ``textContent``, so text from the corpus (a sentence with
-``<script>``, say) is shown, never run. vis-network shows node and edge tooltips as plain text.
+The page is the Jinja2 template ``ptoie/graph/templates/kg.html.j2``, self-contained and working
+offline: vis-network's JavaScript and CSS, as shipped inside pyvis, are inlined (pyvis's own
+template would load Bootstrap from a CDN). pyvis builds the node and edge records; the template
+autoescapes the title and summary, the data is embedded as JSON with ``<``, ``>``, ``&`` and ``'``
+escaped (Jinja's ``tojson``) and the panel is built with ``textContent``, so text from the corpus
+(a sentence with ``<script>``, say) is shown, never run. vis-network shows node and edge tooltips
+as plain text.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from jinja2 import Environment
+import pyvis
+from jinja2 import Environment, PackageLoader, Template
 from pyvis.network import Network
 
+from ptoie.files import atomic_path
 from ptoie.graph.canonical import install_sql_functions
 from ptoie.graph.query import PathLike, QueryError, duckdb_triples, source_name
-from ptoie.graph.sinks import atomic_path
 
 DEFAULT_MAX_NODES = 40
 """Entities drawn by default: their labels stay legible in a 1200 × 800 window."""
@@ -126,31 +130,35 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
         raise QueryError(f"{source_name(parquet)}: the graph is empty (no triples{kept}), "
                          f"nothing to draw")
 
-    net = Network(directed=True)  # its records only: the page is _TEMPLATE (see the module doc)
-    for key, label, degree, component in nodes:
+    node_records, edge_records = _network_records(nodes, edges)
+    parts = len({node[3] for node in nodes})
+    kept = "" if min_confidence is None else f" (confidence ≥ {min_confidence})"
+    summary = (f"{len(nodes):,} of {entities:,} entities in the {parts:,} largest connected "
+               f"part{'s' if parts != 1 else ''}, {len(edges):,} of {edges_total:,} links among "
+               f"them; {triples:,} triples in all{kept}. Numbers and dates are in the panel.")
+    vis_js, vis_css = _vis_network()
+    page = _page_template().render(
+        title=title or "ptoie knowledge graph", summary=summary, nodes=node_records,
+        edges=edge_records, options=_OPTIONS, details=details, vis_js=vis_js, vis_css=vis_css)
+    with atomic_path(html_path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return GraphView(path=html_path, nodes=len(nodes), edges=len(edges), entities=entities,
+                     triples=triples)
+
+
+def _network_records(nodes: list[tuple[str, str, int, int]],
+                     edges: list[tuple[str, str, str, int]]) -> tuple[list[dict], list[dict]]:
+    """The vis-network records of the drawn nodes and edges (pyvis builds them; the page is
+    ours, see the module doc)."""
+    net = Network(directed=True)
+    for key, label, degree, _part in nodes:
         net.add_node(key, label=label, value=math.sqrt(degree), color=_NODE_COLOR,  # area ~ degree
                      title=f"{label}\n{degree} triple{'s' if degree != 1 else ''}")
     for src, dst, label, n in edges:
         net.add_edge(src, dst, label=label, value=math.sqrt(n),
                      title=f"{label} ({n} triple{'s' if n != 1 else ''})")
     node_records, edge_records, *_ = net.get_network_data()
-
-    title = title or "ptoie knowledge graph"
-    parts = len({node[3] for node in nodes})
-    kept = "" if min_confidence is None else f" (confidence ≥ {min_confidence})"
-    summary = (f"{len(nodes):,} of {entities:,} entities in the {parts:,} largest connected "
-               f"part{'s' if parts != 1 else ''}, {len(edges):,} of {edges_total:,} links among "
-               f"them; {triples:,} triples in all{kept}. Numbers and dates are in the panel.")
-    env = Environment(autoescape=True)
-    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
-    vis_js, vis_css = _vis_network()
-    page = env.from_string(_TEMPLATE).render(
-        title=title, summary=summary, nodes=node_records, edges=edge_records, options=_OPTIONS,
-        details=details, vis_js=vis_js, vis_css=vis_css)
-    with atomic_path(html_path) as tmp:
-        tmp.write_text(page, encoding="utf-8")
-    return GraphView(path=html_path, nodes=len(nodes), edges=len(edges), entities=entities,
-                     triples=triples)
+    return node_records, edge_records
 
 
 _POOL = 20
@@ -174,11 +182,26 @@ def _components(keys: list[str], pairs: list[tuple[str, str]]) -> dict[str, str]
     return {key: root(key) for key in keys}
 
 
-def _select(con, max_nodes: int, max_edges: int, per_node: int):
+def _select(con: duckdb.DuckDBPyConnection, max_nodes: int, max_edges: int, per_node: int):
     """The drawn nodes, edges and node details, and the totals, from the ``triples`` view."""
+    optional = _optional_columns(con)
+    triples, entities = _surface_forms(con)
+    nodes = _drawn_nodes(con, max_nodes)
+    edges, edges_total = _drawn_edges(con, max_edges)
+    details = _node_details(con, nodes, per_node, optional)
+    return nodes, edges, details, (triples, entities, edges_total)
+
+
+def _optional_columns(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The select expression of each provenance column that a foreign table may lack (NULL)."""
     columns = {row[0] for row in con.execute("DESCRIBE triples").fetchall()}
-    optional = {c: (f"t.{c}" if c in columns else f"NULL AS {c}")
-                for c in ("confidence", "doc_title", "doc_url")}
+    return {c: (f"t.{c}" if c in columns else f"NULL AS {c}")
+            for c in ("confidence", "doc_title", "doc_url")}
+
+
+def _surface_forms(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """The table ``surface``: each surface form of an entity as subject or as object, its key,
+    label and triples; returns the triples and the entities of the whole graph."""
     # a surface form as subject and as object may differ (a literal object has no key)
     con.execute("""
         CREATE TEMP TABLE surface AS
@@ -192,6 +215,13 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
     con.execute("DELETE FROM surface WHERE key IS NULL")
     [(triples,)] = con.execute("SELECT count(*) FROM triples").fetchall()
     [(entities,)] = con.execute("SELECT count(DISTINCT key) FROM surface").fetchall()
+    return triples, entities
+
+
+def _drawn_nodes(con: duckdb.DuckDBPyConnection, max_nodes: int
+                 ) -> list[tuple[str, str, int, int]]:
+    """``(key, label, degree, part)`` of the drawn entities: the largest connected parts among
+    the entities of highest degree first; also the tables ``top`` and ``top_surface``."""
     con.execute("""
         CREATE TEMP TABLE pool AS
         SELECT key, sum(n)::BIGINT AS degree, first(label ORDER BY n DESC, label) AS label
@@ -220,6 +250,13 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
         con.executemany("INSERT INTO top VALUES (?, ?, ?)", [row[:3] for row in nodes])
     con.execute("CREATE TEMP TABLE top_surface AS "
                 "SELECT surface, second, key FROM surface JOIN top USING (key)")
+    return nodes
+
+
+def _drawn_edges(con: duckdb.DuckDBPyConnection, max_edges: int
+                 ) -> tuple[list[tuple[str, str, str, int]], int]:
+    """``(source, target, label, triples)`` of the drawn edges, one per relation key between two
+    drawn entities (every node's strongest first), and how many there are in all."""
     edge_rows = con.execute("""
         WITH raw AS (
             SELECT a.key AS src, b.key AS dst, t.rel, t.arg2, count(*) AS n
@@ -241,8 +278,13 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
                        row_number() OVER (PARTITION BY dst ORDER BY n DESC, src, label)),
                  n DESC, src, dst, label
         LIMIT ?""", [max_edges]).fetchall()
-    edges = [row[:4] for row in edge_rows]
-    edges_total = edge_rows[0][4] if edge_rows else 0
+    return [row[:4] for row in edge_rows], edge_rows[0][4] if edge_rows else 0
+
+
+def _node_details(con: duckdb.DuckDBPyConnection, nodes: list[tuple[str, str, int, int]],
+                  per_node: int, optional: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The panel of each drawn entity: its label, degree, triples, and its ``per_node`` most
+    confident triples with their sentences and documents."""
     picked = f"""t.doc_id, t.sentence_id, t.extraction_index, t.arg1, t.rel, t.arg2, t.sentence,
                  {optional['confidence']}, {optional['doc_title']}, {optional['doc_url']}"""
     # min_by(..., n) keeps the n best rows per node as it scans (bounded memory, no sort of all
@@ -268,21 +310,33 @@ def _select(con, max_nodes: int, max_edges: int, per_node: int):
         for key, label, degree, _ in nodes}
     for key, best, count in rows:
         details[key]["count"] = count  # its triples (degree counts a loop twice)
-        for t in best:
-            sentence = t["sentence"]
-            if len(sentence) > _SENTENCE_CHARS:
-                sentence = sentence[:_SENTENCE_CHARS] + "…"
-            confidence = None if t["confidence"] is None else round(float(t["confidence"]), 3)
-            details[key]["triples"].append([t["arg1"], t["rel"], t["arg2"], sentence, t["doc_id"],
-                                            t["doc_title"], t["doc_url"], confidence])
-    return nodes, edges, details, (triples, entities, edges_total)
+        details[key]["triples"] = [_panel_row(t) for t in best]
+    return details
+
+
+def _panel_row(t: dict[str, Any]) -> list[Any]:
+    """A triple as the panel lists it: the sentence cut at ``_SENTENCE_CHARS``, the confidence
+    rounded."""
+    sentence = t["sentence"]
+    if len(sentence) > _SENTENCE_CHARS:
+        sentence = sentence[:_SENTENCE_CHARS] + "…"
+    confidence = None if t["confidence"] is None else round(float(t["confidence"]), 3)
+    return [t["arg1"], t["rel"], t["arg2"], sentence, t["doc_id"], t["doc_title"], t["doc_url"],
+            confidence]
+
+
+@cache
+def _page_template() -> Template:
+    """``templates/kg.html.j2`` of this package; every value autoescaped unless marked ``safe``,
+    JSON (``tojson``) written as UTF-8 in the data's own key order."""
+    env = Environment(loader=PackageLoader("ptoie.graph", "templates"), autoescape=True)
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": False}
+    return env.get_template("kg.html.j2")
 
 
 def _vis_network() -> tuple[str, str]:
     """vis-network's JavaScript and CSS as shipped inside pyvis (what ``cdn_resources="in_line"``
     inlines), so the page needs no network."""
-    import pyvis
-
     lib = Path(pyvis.__file__).parent / "templates" / "lib"
     versions = sorted(lib.glob("vis-*/vis-network.min.js"),
                       key=lambda p: [int(x) for x in p.parent.name[4:].split(".") if x.isdigit()])
@@ -296,128 +350,3 @@ def _vis_network() -> tuple[str, str]:
         raise RuntimeError(f"{js} cannot be inlined (contains '</script')")
     return script, css.read_text(encoding="utf-8") if css.exists() else ""
 
-
-_TEMPLATE = """<!DOCTYPE html>
-<html lang="pt">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="ptoie (pyvis + vis-network)">
-<title>{{ title }}</title>
-<style>{{ vis_css|safe }}</style>
-<script>{{ vis_js|safe }}</script>
-<style>
-  html, body { margin: 0; height: 100%; font-family: Helvetica, Arial, sans-serif; color: #1f2933; }
-  body { display: flex; flex-direction: column; }
-  header { display: flex; align-items: baseline; gap: 1.2em; padding: .5em 1em;
-           border-bottom: 1px solid #d9dee4; background: #f7f9fb; flex-wrap: wrap; }
-  header h1 { font-size: 1.15em; margin: 0; }
-  header .summary { color: #52606d; font-size: .9em; margin: 0; flex: 1; }
-  header input { font-size: .95em; padding: .25em .5em; min-width: 16em; }
-  main { flex: 1; display: flex; min-height: 0; }
-  #graph { flex: 1; min-width: 0; background: #ffffff; }
-  #panel { width: 30%; min-width: 18em; max-width: 34em; overflow-y: auto; padding: .4em 1em 1em;
-           border-left: 1px solid #d9dee4; background: #fbfcfd; font-size: .92em; }
-  #panel h2 { font-size: 1.15em; margin: .6em 0 .2em; }
-  #panel .meta, #panel .hint { color: #616e7c; }
-  #panel ol { padding-left: 1.3em; }
-  #panel li { margin-bottom: .8em; }
-  #panel .triple { margin: 0 0 .2em; }
-  #panel .arg { font-weight: 600; }
-  #panel .rel { color: #c2410c; }
-  #panel blockquote { margin: .15em 0; padding-left: .6em; border-left: 3px solid #cbd2d9;
-                      color: #3e4c59; font-style: italic; }
-  #panel .source { margin: .1em 0 0; color: #616e7c; font-size: .9em; }
-</style>
-</head>
-<body>
-<header>
-  <h1>{{ title }}</h1>
-  <p class="summary">{{ summary }}</p>
-  <input id="search" list="labels" placeholder="find an entity" aria-label="find an entity">
-  <datalist id="labels"></datalist>
-</header>
-<main>
-  <div id="graph"></div>
-  <aside id="panel"><p class="hint">Click an entity to see its triples, with their sentences and
-  documents. Scroll to zoom, drag to move.</p></aside>
-</main>
-<script>
-"use strict";
-const NODES = {{ nodes|tojson }};
-const EDGES = {{ edges|tojson }};
-const OPTIONS = {{ options|tojson }};
-const DETAILS = {{ details|tojson }};
-
-const network = new vis.Network(document.getElementById("graph"),
-  {nodes: new vis.DataSet(NODES), edges: new vis.DataSet(EDGES)}, OPTIONS);
-network.once("stabilizationIterationsDone", () => {
-  network.setOptions({physics: {enabled: false}});  // a still picture once laid out
-  network.fit();
-  network.moveTo({scale: network.getScale() * 0.9});  // room for the labels at the edges
-});
-
-function el(tag, text, cls) {
-  const e = document.createElement(tag);
-  if (text !== undefined && text !== null) e.textContent = text;
-  if (cls) e.className = cls;
-  return e;
-}
-
-function show(id) {
-  const d = DETAILS[id];
-  const panel = document.getElementById("panel");
-  if (!d) return;
-  panel.replaceChildren();
-  panel.append(el("h2", d.label));
-  const n = d.triples.length;
-  panel.append(el("p", d.count + (d.count === 1 ? " triple" : " triples") +
-                  (n < d.count ? "; the " + n + " most confident:" : ":"), "meta"));
-  const list = el("ol");
-  for (const [arg1, rel, arg2, sentence, doc, title, url, confidence] of d.triples) {
-    const item = el("li");
-    const triple = el("p", null, "triple");
-    triple.append(el("span", arg1, "arg"), " ", el("span", rel, "rel"), " ", el("span", arg2, "arg"));
-    item.append(triple, el("blockquote", sentence));
-    const source = el("p", null, "source");
-    if (url && /^https?:\\/\\//i.test(url)) {
-      const link = el("a", title || url);
-      link.href = url; link.target = "_blank"; link.rel = "noopener noreferrer";
-      source.append(link, " (" + doc + ")");
-    } else {
-      source.append(title ? title + " (" + doc + ")" : doc);
-    }
-    if (confidence !== null) source.append(" · confidence " + confidence.toFixed(2));
-    item.append(source);
-    list.append(item);
-  }
-  panel.append(list);
-}
-
-network.on("selectNode", (params) => show(params.nodes[0]));
-
-const byLabel = new Map();
-const datalist = document.getElementById("labels");
-for (const node of NODES) {
-  byLabel.set(node.label.toLowerCase(), node.id);
-  const option = document.createElement("option");
-  option.value = node.label;
-  datalist.append(option);
-}
-// kg.html#ENTITY_KEY (the entity IRI's last segment, e.g. #lisboa) opens with that entity selected
-const wanted = decodeURIComponent(location.hash.slice(1));
-if (wanted && DETAILS[wanted]) {
-  network.selectNodes([wanted]);
-  show(wanted);
-}
-document.getElementById("search").addEventListener("change", (event) => {
-  const id = byLabel.get(event.target.value.trim().toLowerCase());
-  if (id === undefined) return;
-  network.selectNodes([id]);
-  network.focus(id, {scale: 1.2, animation: true});
-  show(id);
-});
-</script>
-</body>
-</html>
-"""

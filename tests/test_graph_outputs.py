@@ -1,5 +1,6 @@
-"""Sinks: atomic Parquet shards, IRI minting, RDF statements (pyoxigraph's writer, read back with
-rdflib, an independent parser) and the GraphML / node-link graphs."""
+"""Graph outputs: atomic Parquet shards (ptoie.files), IRI minting and RDF statements
+(ptoie.graph.rdf: pyoxigraph's writer, read back with rdflib, an independent parser) and the
+GraphML / node-link graphs (ptoie.graph.networkx_io)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from rdflib import RDF, Graph, Literal, URIRef
 
 from ptoie.schema import triple_schema
-from ptoie.graph.sinks import (RdfVocabulary, entity_slug, networkx_graph, rdf_format, records_table,
-                         write_graphml, write_node_link, write_parquet_shard, write_rdf)
+from ptoie.files import records_table, write_parquet_shard
+from ptoie.graph.networkx_io import networkx_graph, write_graphml, write_node_link
+from ptoie.graph.rdf import RdfVocabulary, entity_slug, rdf_format, write_rdf
 from ptoie.triple import Triple
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1.gguf"

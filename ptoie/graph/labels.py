@@ -1,0 +1,76 @@
+"""Preferred labels: the most frequent surface form of each entity and relation key in the Parquet
+sources, counted by DuckDB (:func:`ptoie.graph.canonical.preferred_labels`), so only the pairs
+reach Python.
+
+:func:`write_labels` streams them as ``rdfs:label`` statements (for the RDF outputs);
+:func:`entity_labels` gives the entities' as a dict (for the NetworkX outputs, which are bounded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from ptoie.graph.canonical import install_sql_functions, preferred_labels
+from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples
+
+_FETCH_ROWS = 8192
+
+
+def label_connection(sources: Sequence[Path], min_confidence: float | None
+                     ) -> duckdb.DuckDBPyConnection:
+    """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
+    ``min_confidence``) over ``sources`` and the canonical functions installed. The files are
+    read by name (a job's shards share one schema); files of different schemas, which only
+    ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
+    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
+    kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
+    con = duckdb.connect()
+    install_sql_functions(con)
+    for options in ("", ", union_by_name = true"):
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT arg1, rel, arg2 FROM "
+                        f"read_parquet([{listing}]{options}){kept}")
+            con.execute("SELECT count(*) FROM triples").fetchall()
+            return con
+        except duckdb.Error:
+            if options:
+                con.close()
+                raise
+    raise AssertionError("unreachable")
+
+
+def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) -> dict[str, str]:
+    """The label of each entity key: its most frequent surface form in ``sources`` (in memory:
+    for the NetworkX outputs, which are bounded by ``max_graph_triples``)."""
+    con = label_connection(sources, min_confidence)
+    try:
+        entities, _ = preferred_labels(con)
+        return {key: label for key, label, _n in con.execute(entities).fetchall()}
+    finally:
+        con.close()
+
+
+def write_labels(sources: Sequence[Path], output: IO[bytes], fmt: RdfFormatName,
+                 vocabulary: RdfVocabulary, min_confidence: float | None) -> str:
+    """Serialise the ``rdfs:label`` of every entity and relation of ``sources``
+    (:func:`ptoie.graph.rdf.label_triples`) to ``output``, rows streamed from DuckDB; returns
+    the hex digest of the labels written (what names their fragment)."""
+    con = label_connection(sources, min_confidence)
+    digest = hashlib.sha256()
+    try:
+        for index, query in enumerate(preferred_labels(con)):
+            cursor = con.execute(query)
+            while rows := cursor.fetchmany(_FETCH_ROWS):
+                pairs = [(key, label) for key, label, _n in rows]
+                digest.update(repr(pairs).encode())
+                entities, relations = (pairs, []) if index == 0 else ([], pairs)
+                serialize_triples(label_triples(entities, relations, vocabulary), output, fmt,
+                                  vocabulary)
+    finally:
+        con.close()
+    return digest.hexdigest()
