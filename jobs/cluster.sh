@@ -14,11 +14,12 @@
 # * PTOIE_CACHE_DIR on a disk the nodes share (optional): the adapter merged into the base is then
 #   built once for all workers instead of once per node.
 #
-# OUT is on the driver's disk: the driver alone writes the shards, the manifest and the graph.
-# Rerunning the same command resumes. Exit status: 0 done, 3 done with skipped documents,
-# 2 usage error (nothing written), 4 stopped (rerun to resume).
+# CORPUS and OUT are read relative to the current directory. OUT is on the driver's disk: the
+# driver alone writes the shards, the manifest and the graph. Rerunning the same command resumes.
+# Exit status: 0 done, 3 done with skipped documents, 2 usage error (nothing written), 4 stopped
+# (rerun to resume).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root=$(cd "$(dirname "$0")/.." && pwd)
 
 if [[ $# -lt 2 || -z "${RAY_ADDRESS:-}" ]]; then
     echo "usage: RAY_ADDRESS=HEAD:PORT jobs/cluster.sh CORPUS OUT [ptoie-batch flags...]" >&2
@@ -29,4 +30,4 @@ out=$2
 shift 2
 
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-token}
-.venv/bin/ptoie-batch "$corpus" --out "$out" --address "$RAY_ADDRESS" --workers auto "$@"
+"$root/.venv/bin/ptoie-batch" "$corpus" --out "$out" --address "$RAY_ADDRESS" --workers auto "$@"
