@@ -2,7 +2,7 @@
 
     python bench/batch_composition.py --sentences 24
 
-Decodes the first N PUD-100 sentences with the shipped default model, greedy: one at a time
+Decodes the first N PUD-100 sentences with the default model (models/default.json), greedy: one at a time
 (twice, and once on an ``n_parallel=8`` extractor), then all together in batches of 8 in corpus
 order and in reverse order. Prints, per arm, how many sentences' triples differ from the
 one-at-a-time run, and a few of the differences. A difference that repeats exactly across

@@ -32,7 +32,7 @@ fsync'ed, the manifest appended and fsync'ed), 4.3 % of the wall time. The drive
 the workers decode (two batches in flight per worker), so it is not the bottleneck here.
 
 The cluster: ``ray start --block`` processes in their own sessions, with token authentication
-(issue 12: with Ray 2.60 the second node was refused without it). The token is made by
+(Ray 2.60 admits a second node only with it). The token is made by
 ``ray get-auth-token --generate`` with ``HOME`` pointed at the cluster's temporary folder, so
 nothing is written to the user's ``~/.ray``; every process of the cluster, and every driver run
 with :attr:`LocalRayCluster.env`, finds it through ``RAY_AUTH_TOKEN_PATH`` with

@@ -2,10 +2,10 @@
 stage (``ptoie-batch`` or ``ptoie-kg``).
 
     python bench/graph_merge.py out/kg.graphml
-    python bench/graph_merge.py before.graphml after.graphml --min-confidence 0.5
+    python bench/graph_merge.py surface.graphml canonical.graphml --min-confidence 0.5
 
 Per file: entity nodes (nodes of ``kind`` ``literal`` are leaves of one statement and are not
-counted; a graph written before literals existed counts every node), connected components of the
+counted; a GraphML without ``kind`` attributes counts every node), connected components of the
 entity nodes, the largest component's size, and the entities named by triples of two or more
 documents. ``--min-confidence`` counts only edges at or above it (and their nodes).
 """

@@ -1,4 +1,4 @@
-"""CPU throughput of ptoie's extractor against the naive llama-cpp-python loop (issue 6).
+"""CPU throughput of ptoie's extractor against a naive llama-cpp-python loop.
 
 A script, not a test. Every figure it prints is a ratio or rate measured in ONE run with the arms
 interleaved: the sentences are cut into chunks and each chunk goes through every arm in turn (the
@@ -19,9 +19,9 @@ Arms (``LABEL:key=value,...``): ``kind=naive`` is one ``llama_cpp.Llama.create_c
 per sentence (messages from ``ptoie.extract.prompt.build_messages``, greedy); ``kind=ptoie`` (default) is
 ``ptoie.Extractor.extract_batch`` on the chunk, greedy. Keys: ``model`` (path or
 ``embedded:smollm2``; default: the shipped model of models/default.json), ``lora`` (path or
-``none``), ``merge`` (the Extractor's ``lora_merge``: ``q4_0`` (its default), ``q8_0``, ``f16``,
+``none``), ``merge`` (the Extractor's ``lora_merge``: ``auto`` (its default), ``q4_0``, ``q8_0``, ``f16``,
 ``none`` = adapter applied at run time), ``n_parallel``, ``n_threads``, ``n_batch``, ``n_ctx``, ``grammar``
-(0/1), ``require_spans`` (0/1), ``max_tokens``, ``end_bias`` (ptoie arms). The naive arm always applies the adapter at run time, as the seed did.
+(0/1), ``require_spans`` (0/1), ``max_tokens``, ``end_bias`` (ptoie arms). The naive arm always applies the adapter at run time.
 
 Compute bound: the deployed model's prompt-evaluation rate (tokens/s, measured interleaved with
 the arms on every chunk: the non-shared part of each prompt, ``n_parallel`` prompts per
@@ -146,7 +146,7 @@ class ArmSpec:
 
 
 class NaiveArm:
-    """One ``create_chat_completion`` per sentence: what the seed did."""
+    """One ``create_chat_completion`` per sentence, the adapter applied at run time: the naive loop."""
 
     def __init__(self, spec: ArmSpec) -> None:
         import llama_cpp

@@ -301,7 +301,7 @@ def test_gold_scored_against_itself_is_perfect_for_every_matcher():
         assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0), key
 
 
-# ---------------------------------------------------------------- labels as written (issue 13)
+# ---------------------------------------------------------------- labels as written
 
 FORMAS = "Alan, que estuda na UFBA, é membro da Formas."
 FORMAS_GOLD = f"""1\t{FORMAS}
@@ -346,7 +346,7 @@ def test_part_tokens_move_a_split_contraction_to_the_next_part():
     assert part_tokens(("Alan", "é membro de", "a Formas"), "raw") == [["Alan"], ["é", "membro", "de"], ["a", "Formas"]]
 
 
-# ---------------------------------------------------------------- gold without arg2 (issue 13)
+# ---------------------------------------------------------------- gold without arg2
 
 NAVIO = "O navio afundou ontem no porto."
 TWO_PART_GOLD = f"""1\t{NAVIO}
@@ -417,7 +417,7 @@ def test_two_part_gold_scored_end_to_end(two_part):
         assert (s.precision, s.recall, s.f1) == (1.0, 1.0, 1.0), key
 
 
-# ---------------------------------------------------------------- predictions per sentence (issue 13)
+# ---------------------------------------------------------------- predictions per sentence
 
 
 def test_per_sentence_distribution_by_hand(bench):

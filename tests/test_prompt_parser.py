@@ -168,7 +168,7 @@ def test_a_later_line_carries_the_probability_of_going_on_to_it():
     assert math.isclose(third, 1.0 * 0.2 * 0.5)       # x both newlines before it
 
 
-# ---------------------------------------------------------------- labels as written (issue 13)
+# ---------------------------------------------------------------- labels as written
 
 FORMAS = "Alan, que estuda na UFBA, é membro da Formas, e Maria mora em Salvador desde 2010."
 
