@@ -13,7 +13,7 @@ from pyoxigraph import Store
 from rdflib import RDF, Graph
 
 from ptoie.cli.kg import main
-from ptoie import kg
+from ptoie.graph import build as kg
 from ptoie.graph.build import GraphOutputs, build_graph, count_extractions
 from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard
 from ptoie.triple import Triple
