@@ -93,10 +93,10 @@ def test_extract_reads_standard_input_and_prints_every_format(capsys, monkeypatc
     from ptoie.cli.main import main
     from ptoie.schema import triple_field_names
 
-    def run(fmt):
+    def run(fmt, *flags):
         stdin = "".join(f"{s}\n" for s in SENTENCES).encode()
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
-        assert main(["extract", "--file", "-", "--format", fmt, *SMOLLM2]) == 0
+        assert main(["extract", "--file", "-", "--format", fmt, *SMOLLM2, *flags]) == 0
         return capsys.readouterr().out
 
     records = [json.loads(line) for line in run("jsonl").splitlines()]
@@ -109,3 +109,4 @@ def test_extract_reads_standard_input_and_prints_every_format(capsys, monkeypatc
     monkeypatch.setenv("COLUMNS", "200")
     table = run("table")
     assert all(sentence in table for sentence in SENTENCES)
+    assert run("table", "--max-tokens", "1").count("(no triples)") == len(SENTENCES)

@@ -51,9 +51,9 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                        help="files or directories: .txt, .jsonl, .parquet, .html (optionally .gz), "
                             ".warc, .warc.gz")
-    group.add_argument("--text-field", default="text",
+    group.add_argument("--text-field", default="text", metavar="NAME",
                        help="JSONL key / Parquet column with the text (default: text)")
-    group.add_argument("--id-field", default="id",
+    group.add_argument("--id-field", default="id", metavar="NAME",
                        help="JSONL key / Parquet column with the document id; where missing the id "
                             "is path:line (default: id)")
     group.add_argument("--limit", type=int, metavar="N", help="process only the first N documents")

@@ -29,8 +29,8 @@ class HelpFormatter(argparse.HelpFormatter):
             for line in [*block.splitlines(), " "]:  # the sentinel flushes the last prose
                 if line[:1].isspace():
                     if prose:
-                        lines.append(textwrap.fill(" ".join(prose), width, initial_indent=indent,
-                                                   subsequent_indent=indent, break_on_hyphens=False))
+                        lines.append(textwrap.fill(" ".join(prose), width, break_on_hyphens=False,
+                                                   initial_indent=indent, subsequent_indent=indent))
                         prose = []
                     if line.strip():
                         lines.append(indent + line)
