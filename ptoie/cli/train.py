@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 from ptoie.cli.common import add_subcommand, fail, new_parser
+from ptoie.evaluation.benchmark import write_gold_tsv
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_USAGE
+from ptoie.training.config import ConfigError, TrainConfig
+from ptoie.training.prepare import prepare, split_path, write_jsonl
 
 PROG = "ptoie-train"
 DESCRIPTION = """\
@@ -47,8 +50,6 @@ _EXPORT_EXAMPLES = (
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from ptoie.evaluation.benchmark import write_gold_tsv
-    from ptoie.training.prepare import prepare, split_path, write_jsonl
     try:
         data = prepare(args.sources, validation_fraction=args.validation_fraction, seed=args.seed,
                        negatives=args.negatives, compounds=args.compounds)
@@ -84,7 +85,6 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ptoie.training.config import ConfigError, TrainConfig
     try:
         config = TrainConfig.from_yaml(args.config)
     except ConfigError as exc:
