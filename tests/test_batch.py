@@ -440,7 +440,8 @@ def test_help_documents_exit_codes():
     result = subprocess.run([sys.executable, "-m", "ptoie.cli.batch", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    assert "3 completed, but some documents" in result.stdout and "2 usage error" in result.stdout
+    assert "3  done, but some input skipped" in result.stdout and "2  usage error" in result.stdout
+    assert "4  stopped: the output could not be written" in result.stdout
 
 
 def test_web_pages_keep_their_url_and_title_in_parquet_and_rdf(tmp_path):

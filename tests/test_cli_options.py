@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
 from ptoie.cli.batch import build_parser as batch_parser
@@ -9,6 +15,7 @@ from ptoie.cli.evaluate import build_parser as eval_parser
 from ptoie.batch import BatchConfig
 from ptoie.cli.main import build_parser, extractor_options
 
+REPO = Path(__file__).resolve().parents[1]
 FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar", "--no-require-spans"]
 
 
@@ -50,22 +57,56 @@ def test_the_batch_job_defaults_are_the_extractors():
 
 
 
-def test_extract_sentence_file_missing_empty_or_not_utf8_is_one_line(tmp_path, capsys):
-    """Checked before any model is loaded: one line naming the file, exit 2 (a SystemExit message
-    is what Python prints on stderr)."""
+def test_extract_sentence_file_missing_empty_or_not_utf8_is_one_line(tmp_path, capsys, monkeypatch):
+    """Checked before any model is loaded: one line naming the file (or standard input), exit 2."""
     from ptoie.cli.main import main
 
-    def run(path):
-        try:
-            code = main(["extract", "--file", str(path)])
-        except SystemExit as exc:
-            return 2, str(exc.code)
+    def run(path, stdin=b""):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        code = main(["extract", "--file", str(path)])
         return code, capsys.readouterr().err.strip()
 
     empty, garbage = tmp_path / "empty.txt", tmp_path / "garbage.txt"
     empty.write_text("\n  \n", encoding="utf-8")
     garbage.write_bytes(b"Uma frase.\n\xff\xfe lixo\n")
-    assert run(tmp_path / "missing.txt") == (2, f"ptoie: error: sentence file not found: {tmp_path / 'missing.txt'}")
-    assert run(empty) == (2, f"ptoie: error: no sentence in {empty}")
+    missing = tmp_path / "missing.txt"
+    assert run(missing) == (2, f"ptoie extract: error: sentence file not found: {missing}")
+    assert run(empty) == (2, f"ptoie extract: error: no sentence in {empty}")
     code, message = run(garbage)
-    assert code == 2 and message.startswith(f"ptoie: error: {garbage}:2: not UTF-8 text")
+    assert code == 2 and message.startswith(f"ptoie extract: error: {garbage}:2: not UTF-8 text")
+    assert run("-", b"\n \n") == (2, "ptoie extract: error: no sentence in standard input")
+    code, message = run("-", b"Uma frase.\n\xff lixo\n")
+    assert code == 2 and message.startswith("ptoie extract: error: standard input:2: not UTF-8 text")
+    assert main(["extract"]) == 2
+    assert capsys.readouterr().err == "ptoie extract: error: give a sentence or --file\n"
+
+
+SENTENCES = ["Machado de Assis escreveu Dom Casmurro.", "Lisboa é a capital de Portugal."]
+SMOLLM2 = ["--model", "embedded:smollm2", "--lora", str(REPO / "models" / "ptoie-smollm2-135m-lora-f16.gguf"),
+           "--lora-merge", "none", "--greedy", "--max-tokens", "48", "--threads", "1"]
+
+
+@pytest.mark.slow
+def test_extract_reads_standard_input_and_prints_every_format(capsys, monkeypatch):
+    """The shipped SmolLM2 adapter on sentences piped in; jsonl, csv and json hold the same rows
+    (the columns of schemas/triple.schema.json), the table one table per sentence."""
+    from ptoie.cli.main import main
+    from ptoie.schema import triple_field_names
+
+    def run(fmt, *flags):
+        stdin = "".join(f"{s}\n" for s in SENTENCES).encode()
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        assert main(["extract", "--file", "-", "--format", fmt, *SMOLLM2, *flags]) == 0
+        return capsys.readouterr().out
+
+    records = [json.loads(line) for line in run("jsonl").splitlines()]
+    assert records and {r["sentence"] for r in records} <= set(SENTENCES)
+    assert all(list(r) == triple_field_names() and r["doc_id"] == "stdin" for r in records)
+    assert json.loads(run("json")) == records
+    rows = list(csv.DictReader(io.StringIO(run("csv"))))
+    assert [(r["arg1"], r["rel"], r["arg2"]) for r in rows] == [(r["arg1"], r["rel"], r["arg2"])
+                                                                 for r in records]
+    monkeypatch.setenv("COLUMNS", "200")
+    table = run("table")
+    assert all(sentence in table for sentence in SENTENCES)
+    assert run("table", "--max-tokens", "1").count("(no triples)") == len(SENTENCES)

@@ -211,6 +211,39 @@ def test_sql_from_a_file_with_nullable_provenance_and_csv(kg, tmp_path, capsys):
     assert json.loads(out)[1] == {"doc_id": "livros.jsonl:1", "doc_title": None, "confidence": None}
 
 
+def test_jsonl_is_one_typed_object_per_line_in_sql_and_sparql(kg, capsys, monkeypatch):
+    query = "SELECT rel, count(*) AS n FROM triples GROUP BY rel ORDER BY n DESC, rel LIMIT 2"
+    code, out, err = run(capsys, "sql", str(kg), query, "--format", "jsonl")
+    assert (code, err) == (0, "")
+    assert out.splitlines() == ['{"rel": "escreveu", "n": 2}', '{"rel": "nasceu em", "n": 1}']
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(
+        b"SELECT (COUNT(?x) AS ?n) WHERE { ?x a ptoie:Extraction }")))
+    code, out, err = run(capsys, "sparql", str(kg), "-", "--format", "jsonl")  # query on stdin
+    assert (code, err) == (0, "")
+    assert [json.loads(line) for line in out.splitlines()] == [{"n": len(ROWS)}]
+
+
+def test_a_graph_built_by_ptoie_kg_says_where_the_parquet_triples_are(kg, tmp_path, capsys):
+    """ptoie-kg writes the store but no Parquet triples of its own: sparql works on its --out
+    path, and sql names what is missing and what writes it (not "run ptoie-batch first")."""
+    from ptoie.cli.kg import main as kg_main
+
+    subset = tmp_path / "subset.ttl"
+    assert kg_main([str(kg.parent / "kg.parquet"), "--out", str(subset), "--no-view",
+                    "--no-graphml", "--no-node-link"]) == 0
+    capsys.readouterr()
+    code, out, err = run(capsys, "sparql", str(subset), "SELECT (COUNT(?x) AS ?n) WHERE "
+                         "{ ?x a ptoie:Extraction }", "--format", "csv")
+    assert (code, out, err) == (0, f"n\n{len(ROWS)}\n", "")
+    code, out, err = run(capsys, "sql", str(subset), "SELECT count(*) FROM triples")
+    assert (code, out) == (2, "")
+    assert err.startswith(f"ptoie sql: error: no Parquet triples at {tmp_path / 'subset.parquet'}")
+    assert "ptoie-kg writes none: give the Parquet files it read" in err and "first" not in err
+    code, out, _ = run(capsys, "sql", str(kg.parent / "kg.parquet"), "SELECT count(*) AS n FROM triples",
+                       "--format", "csv")
+    assert (code, out) == (0, f"n\n{len(ROWS)}\n")
+
+
 def test_sql_reads_only_the_shards(kg):
     result = sql(kg_paths(kg).parquet, "SELECT count(*) FROM triples")
     assert list(result.rows) == [(len(ROWS),)]  # _broken.parquet and _manifest.jsonl skipped

@@ -28,8 +28,7 @@ Flow (one way), a module per stage::
   go to live ones, and a document that kills every worker is isolated and skipped.
 """
 
-from ptoie.batch.config import (EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE, BatchConfig,
-                     BatchStoppedError, BatchUsageError)
+from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError
 from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from ptoie.batch.report import BatchSummary
 from ptoie.batch.run import run_batch
@@ -37,6 +36,7 @@ from ptoie.batch.store import ManifestEntry, OutputLock, ShardStore
 from ptoie.batch.workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
                       FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
                       WorkersLostError, size_workers)
+from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE
 
 __all__ = ["EXIT_STOPPED", "BatchStoppedError", "MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",
            "BatchUsageError", "DocumentResult", "DocumentTask", "ExtractorWorker",

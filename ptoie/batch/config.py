@@ -1,4 +1,4 @@
-"""Configuration of the batch job: :class:`BatchConfig` (what the CLI fills in), exit codes, and
+"""Configuration of the batch job: :class:`BatchConfig` (what the CLI fills in) and
 :class:`BatchUsageError` (a setting the job cannot run with, naming the flag to fix)."""
 
 from __future__ import annotations
@@ -16,17 +16,6 @@ from ptoie.graph.rdf import rdf_format
 if TYPE_CHECKING:
     from ptoie.extract.lora_merge import MergedQuant
 
-EXIT_OK = 0
-"""Every document was processed."""
-EXIT_USAGE = 2
-"""Bad flags or settings (nothing processed)."""
-EXIT_SKIPPED = 3
-"""The job completed, but some documents (or files) were skipped; see the errors file."""
-
-EXIT_STOPPED = 4
-"""The job stopped: it could not write its output (a full disk, another I/O error) or lost every
-worker. Finished documents are kept; rerun the same command once fixed."""
-
 ProgressMode = Literal["auto", "always", "never"]
 
 
@@ -35,8 +24,8 @@ class BatchUsageError(ValueError):
 
 
 class BatchStoppedError(RuntimeError):
-    """The job stopped before the end (:data:`EXIT_STOPPED`); the message says why and that a
-    rerun resumes."""
+    """The job stopped before the end (:data:`ptoie.exit_codes.EXIT_STOPPED`); the message says
+    why and that a rerun resumes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

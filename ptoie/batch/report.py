@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal, TextIO
 
 from ptoie.corpus.readers import CorpusProblem
-from ptoie.batch.config import EXIT_OK, EXIT_SKIPPED, ProgressMode
+from ptoie.batch.config import ProgressMode
+from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED
 
 ErrorScope = Literal["file", "document", "sentence"]
 

@@ -5,4 +5,6 @@
 * ``kg``        ``ptoie-kg``: the graph outputs from Parquet triples
 * ``evaluate``  ``ptoie-eval``: the PUD-100 gate and benchmark scores
 * ``train``     ``ptoie-train``: prepare, train, export
+* ``common``    what they share: the help layout and exit-status table, ``--format``,
+  ``--threads``, reading ``-`` (standard input)
 """

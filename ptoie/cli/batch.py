@@ -1,19 +1,5 @@
-"""``ptoie-batch``: turn a text collection into a knowledge graph on Ray workers.
-
-    ptoie-batch corpus/ --out kg.ttl   # kg.ttl, kg.parquet/, kg.oxigraph/, kg.graphml, kg.json, kg.html
-
-Inputs: files and directories (recursive) of .txt (a document per file), .jsonl (a document per
-line), .parquet (a document per row), .html/.htm (a web page per file), each optionally
-gzip-compressed, and .warc/.warc.gz (an HTML response per document). Rerunning the same command
-resumes: finished documents are skipped. See docs/batch.md.
-
-exit status: 0 every document processed; 3 completed, but some documents or files were skipped
-(each is a line on stderr and a record in the errors file: bad input, another language, a
-document that kept crashing its worker); 2 usage error, nothing written (bad flags, an input that
-does not exist or holds no document to extract, model not found, settings differ from the run
-being resumed, another job running on the same output); 4 stopped writing its output (disk full
-or another I/O error): finished documents are kept, rerun once fixed.
-"""
+"""``ptoie-batch``: a text collection -> the knowledge graph on Ray workers, a thin layer over
+:func:`ptoie.batch.run_batch` (see docs/batch.md)."""
 
 from __future__ import annotations
 
@@ -21,11 +7,35 @@ import argparse
 import sys
 from pathlib import Path
 
-from ptoie.batch import (EXIT_STOPPED, EXIT_USAGE, BatchConfig, BatchStoppedError,
-                         BatchUsageError, run_batch)
+from ptoie.batch import BatchConfig, BatchStoppedError, BatchUsageError, run_batch
+from ptoie.cli.common import fail, new_parser
 from ptoie.cli.main import add_extractor_arguments
+from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES
 from ptoie.graph.sources import confidence
+
+PROG = "ptoie-batch"
+DESCRIPTION = """\
+Turn a text collection into a knowledge graph on Ray workers: next to the RDF file --out NAME.ttl
+it writes NAME.parquet/ (the triples), NAME.oxigraph/ (for ptoie sparql), NAME.graphml, NAME.json
+and NAME.html (a picture of the graph).
+
+Inputs are files and folders (read recursively) of .txt (a document per file), .jsonl (a document
+per line), .parquet (a document per row) and .html/.htm (a web page per file), each optionally
+gzip-compressed, and .warc/.warc.gz (an HTML response per document). Rerunning the same command
+resumes: finished documents are skipped.
+
+It refuses to start, writing nothing, on bad flags, an input that does not exist or holds no
+document to extract, a model that is not found, settings that differ from the run being resumed,
+or another job running on the same output. Once started, each skipped input is a line on stderr
+and a record in the errors file (bad input, another language, a document that kept crashing its
+worker). See docs/batch.md."""
+
+EXAMPLES = (
+    "ptoie-batch examples/corpus --out out/kg.ttl --dry-run",
+    "ptoie-batch examples/corpus --out out/kg.ttl",
+    "ptoie-batch examples/corpus --out out/kg.ttl --workers 2 --min-confidence 0.5",
+)
 
 
 def _languages(value: str) -> tuple[str, ...] | None:
@@ -42,47 +52,48 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
                        help="files or directories: .txt, .jsonl, .parquet, .html (optionally .gz), "
                             ".warc, .warc.gz")
-    group.add_argument("--text-field", default="text",
+    group.add_argument("--text-field", default="text", metavar="NAME",
                        help="JSONL key / Parquet column with the text (default: text)")
-    group.add_argument("--id-field", default="id",
+    group.add_argument("--id-field", default="id", metavar="NAME",
                        help="JSONL key / Parquet column with the document id; where missing the id "
                             "is path:line (default: id)")
-    group.add_argument("--limit", type=int, help="process only the first N documents")
+    group.add_argument("--limit", type=int, metavar="N", help="process only the first N documents")
     group.add_argument("--languages", type=_languages, default=("pt",), metavar="CODES",
                        help="comma-separated ISO 639-1 codes of the languages to extract; documents "
                             "found to be in another are skipped and recorded (py3langid), or any "
                             "(default: pt)")
-    group.add_argument("--max-sentence-chars", type=int, default=600,
+    group.add_argument("--max-sentence-chars", type=int, default=600, metavar="N",
                        help="longer sentences are cut at ; : , or skipped (default: 600)")
     group.add_argument("--long-sentences", choices=["split", "skip"], default="split",
                        help="what to do with a sentence over --max-sentence-chars (default: split)")
-    group.add_argument("--max-line-bytes", type=int, default=500_000,
+    group.add_argument("--max-line-bytes", type=int, default=500_000, metavar="N",
                        help="a longer line skips its document (default: 500000)")
-    group.add_argument("--max-document-bytes", type=int, default=20_000_000,
+    group.add_argument("--max-document-bytes", type=int, default=20_000_000, metavar="N",
                        help="larger .txt documents are skipped (default: 20000000)")
 
 
 def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("output")
-    group.add_argument("--out", type=Path, required=True,
+    group.add_argument("--out", type=Path, required=True, metavar="FILE",
                        help="RDF file, .ttl (Turtle) or .nt (N-Triples); the other outputs go next "
                             "to it by default")
-    group.add_argument("--parquet", type=Path, dest="parquet_dir",
+    group.add_argument("--parquet", type=Path, dest="parquet_dir", metavar="DIR",
                        help="Parquet dataset folder (default: <out stem>.parquet/)")
-    group.add_argument("--graphml", type=Path, help="GraphML file (default: <out stem>.graphml)")
-    group.add_argument("--node-link", type=Path,
+    group.add_argument("--graphml", type=Path, metavar="FILE",
+                       help="GraphML file (default: <out stem>.graphml)")
+    group.add_argument("--node-link", type=Path, metavar="FILE",
                        help="node-link JSON file (default: <out stem>.json)")
-    group.add_argument("--store", type=Path,
-                       help="Oxigraph store folder, for `ptoie sparql` (default: <out stem>.oxigraph/)")
-    group.add_argument("--view", type=Path,
+    group.add_argument("--store", type=Path, metavar="DIR",
+                       help="Oxigraph store folder, for ptoie sparql (default: <out stem>.oxigraph/)")
+    group.add_argument("--view", type=Path, metavar="FILE",
                        help="interactive picture of the graph (default: <out stem>.html)")
-    group.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
+    group.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES, metavar="N",
                        help="GraphML and node-link JSON only up to this many triples (default: "
                             f"{DEFAULT_MAX_GRAPH_TRIPLES}; they are held in memory)")
     group.add_argument("--min-confidence", type=confidence, metavar="C",
                        help="RDF, store, GraphML/JSON and picture hold only triples with confidence "
                             ">= C (0..1); the Parquet dataset keeps all (default: all; see README)")
-    group.add_argument("--errors", type=Path,
+    group.add_argument("--errors", type=Path, metavar="FILE",
                        help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
     group.add_argument("--overwrite", action="store_true",
                        help="start over instead of resuming the run in the Parquet folder")
@@ -101,24 +112,24 @@ def _add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Ray")
     group.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS, else a "
                                          "local Ray)")
-    group.add_argument("--workers", type=_workers, default="auto",
+    group.add_argument("--workers", type=_workers, default="auto", metavar="N",
                        help="extractor actors, or auto: one per --threads-per-worker CPUs (per "
                             "--gpus-per-worker GPUs) that Ray reports, at most one per GiB of its "
                             "memory (default: auto)")
-    group.add_argument("--threads-per-worker", type=int, default=1,
+    group.add_argument("--threads-per-worker", type=int, default=1, metavar="N",
                        help="CPU threads (Ray num_cpus) per actor (default: 1; scale with "
                             "--workers first)")
-    group.add_argument("--gpus-per-worker", type=float, default=0.0,
+    group.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
                        help="GPUs per actor, e.g. 0.25; > 0 offloads all layers (default: 0)")
-    group.add_argument("--batch-sentences", type=int, default=32,
+    group.add_argument("--batch-sentences", type=int, default=32, metavar="N",
                        help="sentences per batch and shard (default: 32)")
-    group.add_argument("--object-store-mb", type=int, default=128,
+    group.add_argument("--object-store-mb", type=int, default=128, metavar="MB",
                        help="object store of a local Ray, MB (default: 128)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptoie-batch", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = new_parser(PROG, DESCRIPTION, examples=EXAMPLES,
+                        codes=(EXIT_OK, EXIT_USAGE, EXIT_SKIPPED, EXIT_STOPPED))
     _add_input_arguments(parser)
     _add_output_arguments(parser)
     _add_ray_arguments(parser)
@@ -137,11 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run_batch(config)
     except BatchUsageError as exc:
-        print(f"ptoie-batch: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(PROG, str(exc))
     except BatchStoppedError as exc:
-        print(f"ptoie-batch: error: {exc}", file=sys.stderr)
-        return EXIT_STOPPED
+        return fail(PROG, str(exc), EXIT_STOPPED)
     print(summary.render())
     return summary.exit_code
 

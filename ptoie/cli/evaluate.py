@@ -1,13 +1,5 @@
 """``ptoie-eval``: score a model (or a predictions file) on a gold benchmark; the pre-deploy gate.
-
-    ptoie-eval --model embedded:smollm2 --lora adapter.gguf --min-f1 0.30
-    ptoie-eval --predictions other_system.tsv --bench pud100
-
-Writes report.json, predictions.tsv and pr_curve.png to --out, prints the predictions per sentence
-beside the gold's, then one summary line (always the last line), and exits
-0 when the gate passes (or no --min-f1 is given), 1 when F1 is below --min-f1, 2 on a usage, data
-or model error. The scorer is documented in docs/evaluation.md.
-"""
+A thin layer over :mod:`ptoie.evaluation`; the scorer is documented in docs/evaluation.md."""
 
 from __future__ import annotations
 
@@ -18,16 +10,30 @@ import time
 import traceback
 from pathlib import Path
 
+from ptoie.cli.common import add_hardware_arguments, fail, new_parser
+from ptoie.exit_codes import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE
+
 PROG = "ptoie-eval"
-EXIT_PASS, EXIT_BELOW_GATE, EXIT_ERROR = 0, 1, 2
+DESCRIPTION = """\
+Score a model, or a predictions file, on a gold benchmark: the pre-deploy gate. Writes
+report.json, predictions.tsv and pr_curve.png to --out, prints the predictions per sentence
+beside the gold's, then one summary line (always the last line). With --min-f1 it is a gate: it
+exits 1 when F1 is below it. The model and decoding flags are the same as in ptoie extract and
+ptoie-batch. The scorer is documented in docs/evaluation.md."""
+
+EXAMPLES = (
+    "ptoie-eval --min-f1 0.30 --out out/eval/default",
+    "ptoie-eval --predictions out/eval/default/predictions.tsv --matcher exact --out out/eval/exact",
+    "ptoie-eval --model embedded:smollm2 --lora models/ptoie-smollm2-135m-lora-f16.gguf --greedy",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from ptoie.cli.main import add_extractor_arguments
     from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
 
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = new_parser(PROG, DESCRIPTION, examples=EXAMPLES,
+                        codes=(EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE))
     add_extractor_arguments(parser)
     parser.add_argument("--predictions", type=Path, metavar="FILE",
                         help="score this predictions.tsv instead of running a model")
@@ -36,18 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--bench", default="pud100",
                        help=f"bundled benchmark ({', '.join(BUNDLED_BENCHMARKS)}) or the path of a gold "
                        "TSV in the same format (default: pud100)")
-    bench.add_argument("--min-f1", type=float, help="gate: exit 1 when F1 is below this (0..1)")
+    bench.add_argument("--min-f1", type=float, metavar="F1",
+                       help="gate: exit 1 when F1 is below this (0..1)")
     bench.add_argument("--matcher", choices=MATCHERS, default="lexical",
                        help="matcher of the gate's F1 (default: lexical, Stanovsky et al. 2018)")
     bench.add_argument("--normalization", choices=NORMALIZATIONS, default="pt",
                        help="pt: case-folded, contractions split (default); raw: 2018 whitespace tokens")
-    bench.add_argument("--out", type=Path,
+    bench.add_argument("--out", type=Path, metavar="DIR",
                        help="report directory (default: out/eval/<bench>-<UTC time>)")
 
-    hardware = parser.add_argument_group("hardware")
-    hardware.add_argument("--threads", type=int, dest="n_threads", help="CPU threads (default: all cores)")
-    hardware.add_argument("--n-gpu-layers", type=int, default=0,
-                          help="-1 offloads all layers (GPU build) (default: 0)")
+    add_hardware_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -68,15 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     problem = _usage_error(args)
     if problem:
         parser.print_usage(sys.stderr)
-        print(f"{PROG}: error: {problem}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(PROG, problem)
     try:
         return _run(args)
     except Exception as exc:  # exit 1 must only ever mean "below the gate"
         traceback.print_exc()
         print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc} (traceback above)",
               file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_USAGE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -97,15 +100,13 @@ def _run(args: argparse.Namespace) -> int:
                 extractor = Extractor(**extractor_options(args), n_threads=args.n_threads,
                                       n_gpu_layers=args.n_gpu_layers)
             except (ModelLoadError, ValueError) as exc:
-                print(f"{PROG}: error: model: {exc}", file=sys.stderr)
-                return EXIT_ERROR
+                return fail(PROG, f"model: {exc}")
             load_seconds = time.perf_counter() - start
             with extractor:
                 run = run_extractor(extractor, benchmark, load_seconds=load_seconds,
                                     progress=not args.quiet)
     except (BenchmarkFormatError, FileNotFoundError, IsADirectoryError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(PROG, str(exc))
 
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     out_dir = args.out or Path("out") / "eval" / f"{benchmark.name}-{stamp}"
@@ -118,12 +119,12 @@ def _run(args: argparse.Namespace) -> int:
                f"predictions); report: {outcome.out_dir}")
     if gate.min_f1 is None:
         print(f"{PROG}: no gate (--min-f1 not given): {numbers}")
-        return EXIT_PASS
+        return EXIT_OK
     if outcome.passed:
         print(f"{PROG}: PASS: F1 {s.f1:.4f} >= --min-f1 {gate.min_f1}: {numbers}")
-        return EXIT_PASS
+        return EXIT_OK
     print(f"{PROG}: FAIL: F1 {s.f1:.4f} is below the gate --min-f1 {gate.min_f1}: {numbers}")
-    return EXIT_BELOW_GATE
+    return EXIT_GATE_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

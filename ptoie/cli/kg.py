@@ -1,15 +1,5 @@
-"""``ptoie-kg``: build the graph outputs from Parquet triples (the batch job's, or any table in the
-triple schema, e.g. one filtered with DuckDB).
-
-    ptoie-kg out/kg.parquet --out subset.ttl                 # subset.ttl, .oxigraph/, .graphml, .json, .html
-    ptoie-kg filtered.parquet --out f.nt --no-store --no-view
-
-The same code as the batch job's output stage (ptoie.graph.build): streamed RDF, an incremental Oxigraph
-store, NetworkX outputs up to --max-graph-triples. A rerun on unchanged input rewrites nothing.
-
-exit status: 0 done; 2 bad input (a path that is missing, a folder without Parquet files, a file
-that is not a table of triples) or bad flags.
-"""
+"""``ptoie-kg``: the graph outputs from Parquet triples, a thin layer over
+:func:`ptoie.graph.build.build_graph` (the batch job's output stage)."""
 
 from __future__ import annotations
 
@@ -18,31 +8,52 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from ptoie.cli.common import fail, new_parser
+from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs, build_graph
 from ptoie.graph.sources import GraphInputError, confidence, parquet_sources
 
-EXIT_USAGE = 2
+PROG = "ptoie-kg"
+DESCRIPTION = """\
+Build the graph outputs from Parquet triples: the batch job's NAME.parquet/, or any table in the
+triple schema (schemas/triple.schema.json), e.g. one filtered with ptoie sql. Next to the RDF file
+--out NAME.ttl it writes NAME.oxigraph/ (for ptoie sparql), NAME.graphml, NAME.json and NAME.html
+(a picture of the graph); it writes no Parquet triples of its own, so ptoie sql and ptoie view
+take the Parquet files it read.
+
+The code is the batch job's output stage: streamed RDF, an incremental Oxigraph store, GraphML and
+node-link JSON up to --max-graph-triples. A rerun on unchanged input rewrites nothing."""
+
+EXAMPLES = (
+    "ptoie-kg out/kg.parquet --out out/subset.ttl --min-confidence 0.5",
+    "ptoie-kg out/kg.parquet --out out/subset.nt --no-store --no-view",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptoie-kg", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = new_parser(PROG, DESCRIPTION, examples=EXAMPLES,
+                        codes=(EXIT_OK, EXIT_USAGE, EXIT_STOPPED))
     parser.add_argument("parquet", nargs="+", type=Path, metavar="PARQUET",
                         help="Parquet files or dataset folders in the triple schema")
-    parser.add_argument("--out", type=Path, required=True, help="RDF file: .ttl or .nt")
-    parser.add_argument("--graphml", type=Path, help="default: <out stem>.graphml")
-    parser.add_argument("--node-link", type=Path, help="default: <out stem>.json")
-    parser.add_argument("--store", type=Path, help="Oxigraph store (default: <out stem>.oxigraph/)")
-    parser.add_argument("--view", type=Path, help="picture of the graph (default: <out stem>.html)")
+    parser.add_argument("--out", type=Path, required=True, metavar="FILE",
+                        help="RDF file: .ttl (Turtle) or .nt (N-Triples)")
+    parser.add_argument("--graphml", type=Path, metavar="FILE",
+                        help="GraphML file (default: <out stem>.graphml)")
+    parser.add_argument("--node-link", type=Path, metavar="FILE",
+                        help="node-link JSON file (default: <out stem>.json)")
+    parser.add_argument("--store", type=Path, metavar="DIR",
+                        help="Oxigraph store folder (default: <out stem>.oxigraph/)")
+    parser.add_argument("--view", type=Path, metavar="FILE",
+                        help="picture of the graph (default: <out stem>.html)")
     for name in ("graphml", "node-link", "store", "view"):
         parser.add_argument(f"--no-{name}", action="store_true", help=f"do not write the {name} output")
     parser.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
-                        help=f"GraphML / node-link only up to this many triples (default: "
-                             f"{DEFAULT_MAX_GRAPH_TRIPLES})")
+                        metavar="N", help="GraphML and node-link JSON only up to this many triples "
+                                          "(default: %(default)s; they are held in memory)")
     parser.add_argument("--min-confidence", type=confidence, metavar="C",
                         help="keep only triples with confidence >= C (0..1) in every output; the "
                              "Parquet input is not changed (default: all)")
-    parser.add_argument("--cache", type=Path,
+    parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="folder for the RDF fragments and output stamps, reused by reruns "
                              "(default: <out stem>.kgcache/)")
     return parser
@@ -58,18 +69,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = build_graph(parquet_sources(args.parquet), outputs, cache=cache)
     except (GraphInputError, ValueError) as exc:
-        print(f"ptoie-kg: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(PROG, str(exc))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return fail(PROG, f"stopped writing the outputs: {exc.strerror or exc}{where}; outputs "
+                          f"finished so far are kept, fix the error and rerun the same command",
+                    EXIT_STOPPED)
     kept = (f" (of {report.rows}: confidence >= {args.min_confidence})"
             if args.min_confidence is not None else "")
-    print(f"ptoie-kg: {report.triples} triples{kept}")
+    print(f"{PROG}: {report.triples} triples{kept}")
     for name, path in outputs.named().items():
         if name in report.skipped:
             print(f"  {name:<10} not written: {report.skipped[name]}")
         else:
             state = "unchanged" if name in report.unchanged else "written"
             print(f"  {name:<10} {path} ({report.counts.get(name, report.triples)} triples, {state})")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,19 +1,26 @@
-"""``ptoie`` command line: ``ptoie extract "frase"`` / ``ptoie extract --file frases.txt``;
-``ptoie sparql KG QUERY``, ``ptoie sql KG QUERY`` and ``ptoie view KG`` over a knowledge graph
-written by ``ptoie-batch`` (the logic is in :mod:`ptoie.graph.query` and :mod:`ptoie.graph.view`)."""
+"""``ptoie``: ``extract`` (triples of sentences), and ``sparql``, ``sql`` and ``view`` over a
+knowledge graph written by ``ptoie-batch`` or ``ptoie-kg`` (the logic is in
+:mod:`ptoie.extract`, :mod:`ptoie.graph.query` and :mod:`ptoie.graph.view`)."""
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from ptoie.cli.common import (InputError, add_format_argument, add_hardware_arguments,
+                              add_subcommand, fail, new_parser, read_text)
+from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
 from ptoie.extract.lora_merge import MERGED_QUANTS
+from ptoie.graph.sources import confidence
+from ptoie.graph.query import (OutputFormat, QueryError, QueryResult, kg_paths, sparql, sql,
+                               write_result)
+from ptoie.graph.view import DEFAULT_MAX_NODES, write_graph_view
+from ptoie.schema import triple_field_names
 
 _EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
 EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
@@ -80,14 +87,9 @@ def extractor_options(args: argparse.Namespace) -> dict[str, Any]:
             **{name: getattr(args, name) for name in EXTRACTOR_OPTIONS}}
 
 
-def _read_sentences(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SystemExit(f"ptoie: error: sentence file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        line = path.read_bytes()[: exc.start].count(b"\n") + 1
-        raise SystemExit(f"ptoie: error: {path}:{line}: not UTF-8 text ({exc.reason})") from None
+def _read_sentences(source: Path) -> list[str]:
+    """The non-blank lines of the sentence file ``source`` (``-``: standard input)."""
+    text = read_text(source, "sentence file")
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
@@ -104,63 +106,56 @@ def _print_table(results: list[SentenceResult]) -> None:
             conf = f"{t.confidence:.3f}" if t.confidence is not None else "-"
             table.add_row(t.arg1, t.rel, t.arg2, conf)
         if not result.triples:
-            table.add_row("(nenhuma tripla)", "", "", "")
+            table.add_row("(no triples)", "", "", "")
         console.print(table)
 
 
-def _print_jsonl(results: list[SentenceResult], model_id: str) -> None:
-    for sid, result in enumerate(results):
-        for i, t in enumerate(result.triples):
-            record = t.to_record(doc_id="stdin", sentence_id=sid, sentence=result.sentence,
-                                 extraction_index=i, model_id=model_id)
-            print(json.dumps(record, ensure_ascii=False))
+def _print_records(results: list[SentenceResult], model_id: str, fmt: OutputFormat) -> None:
+    """The triples as rows of schemas/triple.schema.json (doc_id ``stdin``), in ``fmt``."""
+    columns = triple_field_names()
+    records = (t.to_record(doc_id="stdin", sentence_id=sid, sentence=result.sentence,
+                           extraction_index=i, model_id=model_id)
+               for sid, result in enumerate(results) for i, t in enumerate(result.triples))
+    rows = ([record[c] for c in columns] for record in records)
+    write_result(QueryResult(columns, rows), fmt, sys.stdout)
 
 
 def _extract(args: argparse.Namespace) -> int:
     sentences = list(args.sentence)
-    if args.file:
-        sentences += _read_sentences(args.file)
-    if not sentences:
-        print(f"ptoie: error: no sentence in {args.file}" if args.file
-              else "ptoie: error: give a sentence or --file", file=sys.stderr)
-        return 2
     try:
-        extractor = Extractor(**extractor_options(args), n_threads=args.threads,
+        if args.file:
+            sentences += _read_sentences(args.file)
+    except InputError as exc:
+        return fail("ptoie extract", str(exc))
+    if not sentences:
+        where = "standard input" if str(args.file) == "-" else args.file
+        return fail("ptoie extract", f"no sentence in {where}" if args.file
+                    else "give a sentence or --file")
+    try:
+        extractor = Extractor(**extractor_options(args), n_threads=args.n_threads,
                               n_gpu_layers=args.n_gpu_layers)
     except (ModelLoadError, ValueError) as exc:
-        print(f"ptoie: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("ptoie extract", str(exc))
     with extractor:
         results = extractor.extract_batch(sentences)
-    if args.format == "jsonl":
-        _print_jsonl(results, extractor.model_id)
-    else:
+    if args.format == "table":
         _print_table(results)
-    return 0
+    else:
+        _print_records(results, extractor.model_id, args.format)
+    return EXIT_OK
 
 
 def _query_text(value: str) -> str:
     """QUERY as given, ``@FILE`` read from a UTF-8 file, ``-`` read from standard input."""
-    from ptoie.graph.query import QueryError
-
     if value == "-":
-        return sys.stdin.read()
-    if not value.startswith("@"):
-        return value
-    path = Path(value[1:])
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QueryError(f"query file not found: {path}") from None
-    except UnicodeDecodeError as exc:
-        raise QueryError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise QueryError(f"{path}: {exc.strerror}") from None
+        return read_text("-", "query")
+    if value.startswith("@"):
+        return read_text(value[1:], "query file")
+    return value
 
 
 def _query(args: argparse.Namespace) -> int:
-    from ptoie.graph.query import QueryError, kg_paths, sparql, sql, write_result
-
+    prog = f"ptoie {args.command}"
     try:
         query = _query_text(args.query)
         if not query.strip():
@@ -169,28 +164,27 @@ def _query(args: argparse.Namespace) -> int:
         result = sparql(paths.store, query) if args.command == "sparql" else sql(paths.parquet, query)
         write_result(result, args.format, sys.stdout)
         sys.stdout.flush()
-    except QueryError as exc:
-        print(f"ptoie {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (QueryError, InputError) as exc:
+        return fail(prog, str(exc))
     except BrokenPipeError:  # the reader stopped (`| head`): not an error of the query
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    return EXIT_OK
 
 
 def _view(args: argparse.Namespace) -> int:
-    from ptoie.graph.query import kg_paths
-    from ptoie.graph.view import write_graph_view
-
     try:
         paths = kg_paths(args.kg)
-        view = write_graph_view(paths.parquet, args.out or paths.html, max_nodes=args.max_nodes,
+        html = args.out or paths.html
+        view = write_graph_view(paths.parquet, html, max_nodes=args.max_nodes,
                                 min_confidence=args.min_confidence)
     except ValueError as exc:  # QueryError included
-        print(f"ptoie view: error: {exc}", file=sys.stderr)
-        return 2
+        return fail("ptoie view", str(exc))
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(html) else ""
+        return fail("ptoie view", f"cannot write {html}: {exc.strerror or exc}{where}", EXIT_STOPPED)
     print(f"{view.path}: {view.nodes:,} of {view.entities:,} entities, {view.edges:,} links "
           f"({view.triples:,} triples in the graph)")
-    return 0
+    return EXIT_OK
 
 
 def _positive(value: str) -> int:
@@ -203,57 +197,97 @@ def _positive(value: str) -> int:
     return number
 
 
-_KG_HELP = ("the knowledge graph: the job's --out path (out/kg.ttl), its NAME.oxigraph/ or "
-            "NAME.parquet/ folder, or the folder holding one graph")
+_KG_HELP = ("the knowledge graph: the --out path of ptoie-batch or ptoie-kg (out/kg.ttl), its "
+            "NAME.oxigraph/ or NAME.parquet/ folder, or the folder holding one graph")
+_QUERY_HELP = "the query, @FILE to read it from a UTF-8 file, - to read it from standard input"
+
+DESCRIPTION = """\
+Extract (subject, relation, object) triples from Portuguese sentences with a small language
+model, and query or draw the knowledge graph that ptoie-batch or ptoie-kg writes."""
+
+EXTRACT = """\
+Extract triples from sentences: given on the command line, or one per line in a UTF-8 file
+(--file FILE, or --file - for standard input). The default model is the shipped one
+(models/default.json); the model and decoding flags are the same in ptoie-batch and ptoie-eval.
+
+--format table prints a table per sentence; jsonl, csv and json print one row per triple with
+the columns of schemas/triple.schema.json (doc_id "stdin", sentence_id the sentence's position)."""
+
+SPARQL = """\
+Run a SPARQL 1.1 query (SELECT, ASK, CONSTRUCT, DESCRIBE) on the graph's Oxigraph store
+NAME.oxigraph/, opened read-only. The prefixes of schemas/rdf_vocabulary.json (ptoie:, ent:,
+rel:, doc:, prov:, rdfs:, xsd: ...) are declared."""
+
+SQL = """\
+Run a DuckDB SQL query on the graph's Parquet triples NAME.parquet/ (written by ptoie-batch),
+or on Parquet files in the triple schema, as the view "triples" (the columns of
+schemas/triple.schema.json)."""
+
+VIEW = """\
+Draw the most connected entities of the graph's Parquet triples as a self-contained HTML page
+that works offline."""
+
+_EXTRACT_EXAMPLES = (
+    'ptoie extract "Machado de Assis nasceu no Rio de Janeiro."',
+    "ptoie extract --file examples/sentences.txt --format jsonl",
+    'echo "O Tejo passa por Lisboa." | ptoie extract --file - --format csv',
+)
+_SPARQL_EXAMPLES = (
+    "ptoie sparql out/kg.ttl 'SELECT (COUNT(*) AS ?n) WHERE { ?x a ptoie:Extraction }'",
+    "echo 'ASK { ?s ?p ?o }' | ptoie sparql out/kg.ttl - --format json",
+)
+_SQL_EXAMPLES = (
+    "ptoie sql out/kg.ttl 'SELECT rel, count(*) AS n FROM triples GROUP BY rel ORDER BY n DESC LIMIT 10'",
+    "ptoie sql out/kg.parquet 'SELECT arg1, rel, arg2 FROM triples WHERE confidence > 0.8' --format csv",
+)
+_VIEW_EXAMPLES = ("ptoie view out/kg.ttl --max-nodes 60 --out out/kg-60.html",)
+_USAGE = (EXIT_OK, EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ptoie", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    ex = sub.add_parser("extract", help="extract triples from sentences")
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    ex = add_subcommand(sub, "extract", summary="extract triples from sentences",
+                        description=EXTRACT, examples=_EXTRACT_EXAMPLES, codes=_USAGE)
     ex.add_argument("sentence", nargs="*", help="sentence(s) to extract from")
-    ex.add_argument("--file", type=Path, help="UTF-8 file with one sentence per line")
-    ex.add_argument("--format", choices=["table", "jsonl"], default="table")
+    ex.add_argument("--file", type=Path, metavar="FILE",
+                    help="UTF-8 file with one sentence per line; - reads standard input")
+    add_format_argument(ex)
     add_extractor_arguments(ex)
-    hardware = ex.add_argument_group("hardware")
-    hardware.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    hardware.add_argument("--n-gpu-layers", type=int, default=0, help="-1 offloads all layers (GPU build)")
+    add_hardware_arguments(ex)
     ex.set_defaults(func=_extract)
 
-    from ptoie.graph.query import OUTPUT_FORMATS
-    from ptoie.graph.sources import confidence
-    from ptoie.graph.view import DEFAULT_MAX_NODES
 
-    sp = sub.add_parser(
-        "sparql", help="SPARQL query over a knowledge graph's Oxigraph store",
-        description="SPARQL 1.1 over NAME.oxigraph/ (read-only). The prefixes of "
-                    "schemas/rdf_vocabulary.json (ptoie:, ent:, rel:, doc:, prov:, rdfs:, xsd: ...) "
-                    "are declared. Example: ptoie sparql out/kg.ttl "
-                    "'SELECT (COUNT(*) AS ?n) WHERE { ?x a ptoie:Extraction }'")
-    qp = sub.add_parser(
-        "sql", help="SQL (DuckDB) over a knowledge graph's Parquet triples",
-        description="DuckDB SQL over NAME.parquet/, as the view `triples` (columns of "
-                    "schemas/triple.schema.json). Example: ptoie sql out/kg.ttl "
-                    "'SELECT rel, count(*) AS n FROM triples GROUP BY rel ORDER BY n DESC LIMIT 10'")
+def _add_queries(sub: argparse._SubParsersAction) -> None:
+    sp = add_subcommand(sub, "sparql", summary="SPARQL query over a knowledge graph's Oxigraph store",
+                        description=SPARQL, examples=_SPARQL_EXAMPLES, codes=_USAGE)
+    qp = add_subcommand(sub, "sql", summary="SQL (DuckDB) query over a knowledge graph's Parquet triples",
+                        description=SQL, examples=_SQL_EXAMPLES, codes=_USAGE)
     for command in (sp, qp):
         command.add_argument("kg", metavar="KG", help=_KG_HELP)
-        command.add_argument("query", metavar="QUERY",
-                             help="the query, @FILE to read it from a file, - from standard input")
-        command.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
-                             help="table: aligned columns; csv; json: a list of objects "
-                                  "(default: %(default)s)")
+        command.add_argument("query", metavar="QUERY", help=_QUERY_HELP)
+        add_format_argument(command)
         command.set_defaults(func=_query)
 
-    vw = sub.add_parser("view", help="interactive HTML picture of a knowledge graph",
-                        description="Draw the most connected entities of the graph's Parquet "
-                                    "triples as a self-contained HTML page (works offline).")
+
+def _add_view(sub: argparse._SubParsersAction) -> None:
+    vw = add_subcommand(sub, "view", summary="interactive HTML picture of a knowledge graph",
+                        description=VIEW, examples=_VIEW_EXAMPLES, codes=(*_USAGE, EXIT_STOPPED))
     vw.add_argument("kg", metavar="KG", help=_KG_HELP)
-    vw.add_argument("--out", type=Path, help="the HTML file (default: NAME.html beside the graph)")
-    vw.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES,
+    vw.add_argument("--out", type=Path, metavar="FILE",
+                    help="the HTML file (default: NAME.html beside the graph)")
+    vw.add_argument("--max-nodes", type=_positive, default=DEFAULT_MAX_NODES, metavar="N",
                     help="entities drawn, the largest connected parts first (default: %(default)s)")
     vw.add_argument("--min-confidence", type=confidence, metavar="C",
                     help="draw only triples with confidence >= C (0..1) (default: all)")
     vw.set_defaults(func=_view)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    examples = (_EXTRACT_EXAMPLES[0], _SQL_EXAMPLES[0], _VIEW_EXAMPLES[0])
+    parser = new_parser("ptoie", DESCRIPTION, examples=examples, codes=(*_USAGE, EXIT_STOPPED))
+    sub = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+    _add_extract(sub)
+    _add_queries(sub)
+    _add_view(sub)
     return parser
 
 

@@ -10,8 +10,8 @@ embedded Oxigraph store: the statements of the RDF file in its default graph) an
   prefixes of ``schemas/rdf_vocabulary.json`` (``ptoie:``, ``ent:``, ``rel:``, ``rdfs:`` ...) are
   declared for the query, read from the vocabulary file at run time.
 * :func:`sql` runs a DuckDB query in which the view ``triples`` is the Parquet dataset.
-* :func:`write_result` prints either result as an aligned ``table`` (rich), ``csv`` or ``json``
-  (a list of objects), streaming rows for csv and json.
+* :func:`write_result` prints either result as an aligned ``table`` (rich), ``jsonl`` (one
+  object per line), ``csv`` or ``json`` (a list of objects), streaming rows but for the table.
 
 Every error a user can cause is a :class:`QueryError` with a one-line message saying what to fix.
 """
@@ -40,8 +40,8 @@ from rich.text import Text
 from ptoie.graph.sources import GraphInputError, parquet_sources
 from ptoie.schema import rdf_vocabulary
 
-OutputFormat = Literal["table", "csv", "json"]
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("table", "csv", "json")
+OutputFormat = Literal["table", "jsonl", "csv", "json"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = ("table", "jsonl", "csv", "json")
 PathLike = str | os.PathLike[str]
 
 _KG_SUFFIXES = (".ttl", ".nt", ".oxigraph", ".parquet", ".html", ".graphml", ".json")
@@ -98,7 +98,8 @@ def kg_paths(kg: PathLike) -> KgPaths:
                              f"name one, e.g. {path / names[0]}.ttl")
         if not names:
             raise QueryError(f"no knowledge graph in {path} (no NAME.oxigraph/ or NAME.parquet/ "
-                             f"folder): give the --out path of ptoie-batch, e.g. out/kg.ttl")
+                             f"folder): give the --out path of ptoie-batch or ptoie-kg, e.g. "
+                             f"out/kg.ttl")
         base = path / names[0]
     else:
         base = path
@@ -114,7 +115,8 @@ def parquet_files(source: PathLike | Sequence[PathLike]) -> list[Path]:
     try:
         return parquet_sources([Path(s) for s in sources])
     except GraphInputError as exc:
-        hint = ("; run `ptoie-batch CORPUS --out NAME.ttl` first, or name the folder it wrote"
+        hint = ("; ptoie-batch writes the Parquet triples beside its --out file (NAME.parquet/); "
+                "ptoie-kg writes none: give the Parquet files it read"
                 if str(exc).startswith("no Parquet triples at") else "")
         raise QueryError(f"{exc}{hint}") from None
 
@@ -147,12 +149,12 @@ def open_store(store_dir: PathLike) -> Store:
     """
     path = Path(store_dir)
     if not path.is_dir():
-        raise QueryError(f"no Oxigraph store at {path}: run `ptoie-batch CORPUS --out "
-                         f"{path.with_suffix('.ttl')}` first, or give the path the job wrote "
-                         f"(its --out path, NAME.oxigraph/ or NAME.parquet/)")
+        raise QueryError(f"no Oxigraph store at {path}: ptoie-batch and ptoie-kg write it beside "
+                         f"their --out file (NAME.oxigraph/, not with --no-store); give that "
+                         f"--out path")
     if not _is_store(path):
         raise QueryError(f"{path} is not an Oxigraph store (no RocksDB CURRENT file); give the "
-                         f"NAME.oxigraph/ folder written by ptoie-batch")
+                         f"NAME.oxigraph/ folder written by ptoie-batch or ptoie-kg")
     try:
         return Store.read_only(str(path))
     except OSError as exc:
@@ -365,15 +367,22 @@ def _json_default(value: Any) -> Any:
 
 
 def write_result(result: QueryResult, fmt: OutputFormat, out: IO[str]) -> int:
-    """Write ``result`` to ``out`` as ``table`` (aligned columns, rich), ``csv`` (header row,
-    full IRIs) or ``json`` (a list of objects; numbers and booleans typed). Returns the number
-    of rows written."""
+    """Write ``result`` to ``out`` as ``table`` (aligned columns, rich), ``jsonl`` (one object
+    per line), ``csv`` (header row, full IRIs) or ``json`` (a list of objects); numbers and
+    booleans are typed in jsonl and json. Returns the number of rows written."""
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"format {fmt!r}: choose from {', '.join(OUTPUT_FORMATS)}")
     if not result.columns:
         return 0
-    cells = lambda row: [_term(v, fmt, result.prefixes) for v in row]  # noqa: E731
+    cell_format = "json" if fmt == "jsonl" else fmt
+    cells = lambda row: [_term(v, cell_format, result.prefixes) for v in row]  # noqa: E731
     n = 0
+    if fmt == "jsonl":
+        for row in result.rows:
+            out.write(json.dumps(dict(zip(result.columns, cells(row))), ensure_ascii=False,
+                                 default=_json_default) + "\n")
+            n += 1
+        return n
     if fmt == "csv":
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(result.columns)

@@ -1,0 +1,116 @@
+"""What every command shares: the help layout (a plain-text description, examples, the exit-status
+table of :mod:`ptoie.exit_codes`), the flags that mean the same thing everywhere (``--format``,
+``--threads``, ``--n-gpu-layers``), reading an input file or ``-`` (standard input), and the
+one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from ptoie.exit_codes import EXIT_GATE_FAILED, EXIT_MEANINGS, EXIT_USAGE
+from ptoie.graph.query import OUTPUT_FORMATS
+
+_TABLE_WIDTH = 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Description and epilog: unindented lines are prose, wrapped to the terminal; indented
+    lines (examples, the exit-status table) are printed as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in textwrap.dedent(text).strip().split("\n\n"):
+            lines: list[str] = []
+            prose: list[str] = []
+            for line in [*block.splitlines(), " "]:  # the sentinel flushes the last prose
+                if line[:1].isspace():
+                    if prose:
+                        lines.append(textwrap.fill(" ".join(prose), width, break_on_hyphens=False,
+                                                   initial_indent=indent, subsequent_indent=indent))
+                        prose = []
+                    if line.strip():
+                        lines.append(indent + line)
+                else:
+                    prose.append(line)
+            blocks.append("\n".join(lines))
+        return "\n\n".join(blocks)
+
+
+def epilog(examples: Sequence[str], codes: Sequence[int]) -> str:
+    """The end of a command's help: ``examples`` (command lines, each runnable from the
+    repository root) and the exit statuses ``codes`` the command returns, with their meaning."""
+    example_lines = "\n".join(f"  {line}" for line in examples)
+    table = []
+    for code in codes:
+        table.append(textwrap.fill(EXIT_MEANINGS[code], _TABLE_WIDTH, initial_indent=f"  {code}  ",
+                                   subsequent_indent="     ", break_on_hyphens=False))
+    crash = EXIT_USAGE if EXIT_GATE_FAILED in codes else EXIT_GATE_FAILED
+    table.append(f"  any other error prints a Python traceback and exits {crash}")
+    return f"examples:\n{example_lines}\n\nexit status:\n" + "\n".join(table)
+
+
+def new_parser(prog: str, description: str, *, examples: Sequence[str],
+               codes: Sequence[int]) -> argparse.ArgumentParser:
+    """A command's parser with the shared help layout."""
+    return argparse.ArgumentParser(prog=prog, description=description,
+                                   epilog=epilog(examples, codes), formatter_class=HelpFormatter)
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction, name: str, *, summary: str,
+                   description: str, examples: Sequence[str],
+                   codes: Sequence[int]) -> argparse.ArgumentParser:
+    """A subcommand's parser (``ptoie extract``) with the shared help layout; ``summary`` is its
+    line in the parent's help."""
+    return subparsers.add_parser(name, help=summary, description=description,
+                                 epilog=epilog(examples, codes), formatter_class=HelpFormatter)
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--format``: how rows are printed, the same choices in every command."""
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
+                        help="table: aligned columns; jsonl: one JSON object per line; csv: a "
+                             "header row, then one row per line; json: a list of objects "
+                             "(default: %(default)s)")
+
+
+def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--threads`` and ``--n-gpu-layers`` of the commands that run a model in this process."""
+    hardware = parser.add_argument_group("hardware")
+    hardware.add_argument("--threads", type=int, dest="n_threads", metavar="N",
+                          help="CPU threads (default: all cores)")
+    hardware.add_argument("--n-gpu-layers", type=int, default=0, metavar="N",
+                          help="model layers offloaded to the GPU, -1 all (a GPU build of "
+                               "llama.cpp) (default: %(default)s)")
+
+
+class InputError(ValueError):
+    """An input file that cannot be read; the message is one line naming it."""
+
+
+def read_text(source: str | Path, what: str) -> str:
+    """The UTF-8 text of the file ``source``, or of standard input when ``source`` is ``-``.
+    Raises :class:`InputError` naming the file (and the line of a byte that is not UTF-8);
+    ``what`` names the file in the message ("sentence file")."""
+    name = str(source)
+    try:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found: {name}") from None
+    except OSError as exc:
+        raise InputError(f"{name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        where = "standard input" if name == "-" else name
+        raise InputError(f"{where}:{line}: not UTF-8 text ({exc.reason})") from None
+
+
+def fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
+    """Print ``PROG: error: MESSAGE`` (one line) on stderr; returns ``code``."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return code
