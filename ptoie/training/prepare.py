@@ -35,11 +35,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptoie.training.conll import BadBlock, TaggedSentence, read_conll
-from ptoie.evaluation.matchers import letters_and_digits
 from ptoie.extract.prompt import build_messages
 from ptoie.schema import training_record_schema
-from ptoie.text.tokens import join_contractions
+from ptoie.text.tokens import join_contractions, letters_and_digits
+from ptoie.training.conll import BadBlock, TaggedSentence, read_conll
 
 _NO_SPACE_BEFORE = re.compile(r"\s+([,.;:!?%)\]}])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{])\s+")
