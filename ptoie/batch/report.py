@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
-from ptoie.corpus.readers import CorpusProblem
+from ptoie.corpus import CorpusProblem
 from ptoie.batch.config import EXIT_OK, EXIT_SKIPPED, ProgressMode
 
 ErrorScope = Literal["file", "document", "sentence"]
