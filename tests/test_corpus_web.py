@@ -334,6 +334,9 @@ def test_http_encodings_are_undone(tmp_path, encoding, body, extra):
 @pytest.mark.parametrize("encoding, body, extra", [
     ("gzip cut short", lambda page: gzip.compress(page)[:-20], b"Content-Encoding: gzip\r\n"),
     ("chunk cut short", lambda page: chunked(page)[:250], b"Transfer-Encoding: chunked\r\n"),
+    ("br garbage", lambda page: b"not brotli at all" * 4, b"Content-Encoding: br\r\n"),
+    ("chunk lines ended by LF", lambda page: chunked(page).replace(b"\r\n", b"\n"),
+     b"Transfer-Encoding: chunked\r\n"),
     ("unknown", lambda page: page, b"Content-Encoding: compress\r\n"),
 ])
 def test_a_body_that_cannot_be_decoded_is_a_problem_of_its_record(tmp_path, encoding, body, extra):

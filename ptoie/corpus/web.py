@@ -13,9 +13,11 @@
   records (warcinfo, request, metadata, revisit, images, redirects, ...) are skipped silently:
   they are not problems.
 
-The HTTP body of a record is de-chunked (``Transfer-Encoding: chunked``) and decoded
-(``Content-Encoding`` gzip, deflate, br). A body a crawler stored decoded while keeping its
-``Transfer-Encoding``/``Content-Encoding`` header is read as it is.
+The HTTP body of a record is de-chunked (``Transfer-Encoding: chunked``: chunk-size lines end in
+CRLF and carry no extensions, as FastWARC's ``ChunkedReader`` reads them) and Brotli-decoded by
+FastWARC's stream decoders, and gzip/deflate-decoded by zlib (which checks the gzip trailer, so a
+body cut short is a problem, not a silently shortened page). A body a crawler stored decoded
+while keeping its ``Transfer-Encoding``/``Content-Encoding`` header is read as it is.
 
 In web documents every line of the extracted text (a paragraph, heading, list item or ``<br>``
 line) is one paragraph, separated by a blank line, so that the sentence splitter ends a sentence
@@ -30,6 +32,7 @@ midway ends with one problem after the documents read so far.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import zlib
 from collections.abc import Iterator
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fastwarc.stream_io import BrotliReader, ChunkedReader
 from fastwarc.warc import ArchiveIterator, HeaderMap, WarcRecord, WarcRecordType
 
 from ptoie.corpus.documents import CorpusOptions, CorpusProblem, Document, read_limited
@@ -184,36 +188,22 @@ def _drain(reader: Any, limit: int | None = None) -> tuple[bytes, int]:
     return bytes(kept), total
 
 
-def _dechunk(data: bytes) -> bytes:
-    """The body of an HTTP ``Transfer-Encoding: chunked`` message; ValueError if malformed."""
+def _decode_stream(decoder: type, data: bytes) -> bytes:
+    """``data`` read through one of FastWARC's stream decoders (OSError when it is malformed)."""
+    reader = decoder(io.BytesIO(data))
     out = bytearray()
-    pos = 0
-    while True:
-        eol = data.find(b"\n", pos)
-        if eol < 0:
-            raise ValueError("chunk size line missing")
-        size = int(data[pos:eol].split(b";")[0].strip() or b"x", 16)
-        if size == 0:
-            return bytes(out)
-        start = eol + 1
-        if start + size > len(data):
-            raise ValueError("last chunk cut short")
-        out += data[start:start + size]
-        pos = start + size
-        pos += 2 if data[pos:pos + 2] == b"\r\n" else 1 if data[pos:pos + 1] == b"\n" else 0
+    while chunk := reader.read(_READ_CHUNK):
+        out += chunk
+    return bytes(out)
 
 
 def _http_body(payload: bytes, headers: HeaderMap) -> bytes:
     """Undo the HTTP transfer and content encodings (chunked; gzip, deflate, br); ValueError
     (or zlib.error, OSError) when they cannot be undone."""
     transfer = (headers.get("Transfer-Encoding") or "").lower()
-    if "chunked" in transfer:
-        try:
-            payload = _dechunk(payload)
-        except ValueError:
-            if _CHUNK_START.match(payload):
-                raise
-            # no chunk size first: the crawler stored the body de-chunked, header kept
+    if "chunked" in transfer and _CHUNK_START.match(payload):
+        payload = _decode_stream(ChunkedReader, payload)
+    # (no chunk size first: the crawler stored the body de-chunked, header kept)
     encodings = [e.strip().lower() for e in (headers.get("Content-Encoding") or "").split(",")]
     for encoding in reversed([e for e in encodings if e and e != "identity"]):
         if encoding in ("gzip", "x-gzip"):
@@ -226,11 +216,7 @@ def _http_body(payload: bytes, headers: HeaderMap) -> bytes:
             except zlib.error:
                 payload = zlib.decompress(payload, wbits=-15)  # raw deflate, as some servers send
         elif encoding == "br":
-            try:
-                import brotli
-            except ImportError:
-                raise ValueError("Content-Encoding br needs the brotli package") from None
-            payload = brotli.decompress(payload)
+            payload = _decode_stream(BrotliReader, payload)
         else:
             raise ValueError(f"unsupported Content-Encoding {encoding}")
     return payload
