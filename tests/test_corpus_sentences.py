@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ptoie.corpus.readers import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
+from ptoie.corpus import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
 from ptoie.text.sentences import limit_length, split_sentences
 
 

@@ -1,4 +1,4 @@
-"""Web input of the corpus reader: HTML pages and WARC archives (ptoie/corpus/readers.py).
+"""Web input of the corpus reader: HTML pages and WARC archives (ptoie/corpus/web.py).
 
 Every fixture is written here, in tmp_path: HTML pages with boilerplate, WARC files written with
 FastWARC's record writer (gzip per record for .warc.gz) or as raw WARC/1.0 bytes, damaged files.
@@ -15,9 +15,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from fastwarc.stream_io import BrotliWriter
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from ptoie.corpus.readers import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
+from ptoie.corpus import CorpusOptions, CorpusProblem, Document, file_kind, read_corpus
 from ptoie.text.sentences import split_sentences
 
 CANONICAL = "https://geografia.example.pt/artigos/rio-amazonas"
@@ -296,6 +297,57 @@ def test_warc_undecodable_payloads_are_problems_of_their_record(tmp_path):
                                                       (f"{path}:2", "undecodable")]
     assert "Content-Encoding" not in problems[1].message
     assert [d.source for d in docs] == [f"{path}:3"]
+
+
+def brotli(data: bytes) -> bytes:
+    """``data`` Brotli-compressed by FastWARC's writer."""
+    out = io.BytesIO()
+    writer = BrotliWriter(out)
+    writer.write(data)
+    writer.close()  # flushes the last block; the BytesIO stays open
+    return out.getvalue()
+
+
+def chunked(data: bytes, size: int = 100) -> bytes:
+    return b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size])
+                    for i in range(0, len(data), size)) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("encoding, body, extra", [
+    ("gzip", lambda page: gzip.compress(page), b"Content-Encoding: gzip\r\n"),
+    ("deflate (zlib)", lambda page: zlib.compress(page), b"Content-Encoding: deflate\r\n"),
+    ("deflate (raw)", lambda page: zlib.compress(page)[2:-4], b"Content-Encoding: deflate\r\n"),
+    ("br", lambda page: brotli(page), b"Content-Encoding: br\r\n"),
+    ("chunked", lambda page: chunked(page), b"Transfer-Encoding: chunked\r\n"),
+    ("chunked gzip", lambda page: chunked(gzip.compress(page)),
+     b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n"),
+])
+def test_http_encodings_are_undone(tmp_path, encoding, body, extra):
+    record = warc_record(WarcRecordType.response, http_response(body(TEJO.encode()), extra=extra),
+                         HTTP_RESPONSE, "https://rios.example.pt/tejo")
+    path = write_warc(tmp_path / "enc.warc", [record])
+    docs, problems = split(read(path))
+    assert problems == [] and [d.source for d in docs] == [f"{path}:1"]
+    assert "Península Ibérica" in docs[0].text
+
+
+@pytest.mark.parametrize("encoding, body, extra", [
+    ("gzip cut short", lambda page: gzip.compress(page)[:-20], b"Content-Encoding: gzip\r\n"),
+    ("chunk cut short", lambda page: chunked(page)[:250], b"Transfer-Encoding: chunked\r\n"),
+    ("br garbage", lambda page: b"not brotli at all" * 4, b"Content-Encoding: br\r\n"),
+    ("chunk lines ended by LF", lambda page: chunked(page).replace(b"\r\n", b"\n"),
+     b"Transfer-Encoding: chunked\r\n"),
+    ("unknown", lambda page: page, b"Content-Encoding: compress\r\n"),
+])
+def test_a_body_that_cannot_be_decoded_is_a_problem_of_its_record(tmp_path, encoding, body, extra):
+    records = [warc_record(WarcRecordType.response, http_response(body(AMAZONAS.encode()), extra=extra),
+                           HTTP_RESPONSE, CANONICAL),
+               warc_record(WarcRecordType.response, http_response(TEJO.encode()), HTTP_RESPONSE,
+                           "https://rios.example.pt/tejo")]
+    path = write_warc(tmp_path / "enc.warc", records)
+    docs, problems = split(read(path))
+    assert [(p.source, p.kind, p.scope) for p in problems] == [(f"{path}:1", "undecodable", "document")]
+    assert [d.source for d in docs] == [f"{path}:2"]
 
 
 @pytest.mark.parametrize("where", ["payload", "warc header", "http header"])

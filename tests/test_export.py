@@ -21,10 +21,12 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerFast, Qwen2Config
 
+from ptoie.cli import train as cli
 from ptoie.extract.prompt import render_example, render_prompt
-from training import cli
-from ptoie.training.export import (_QWEN2_SPLIT, ExportError, architecture_of, detect_tokenizer_pre,
-                             export_run, lora_alpha_for_llama_cpp, write_model_gguf)
+from ptoie.training.export import export_run
+from ptoie.training.export_adapter import lora_alpha_for_llama_cpp
+from ptoie.training.export_model import _QWEN2_SPLIT, detect_tokenizer_pre, write_model_gguf
+from ptoie.training.gguf_layout import ExportError, architecture_of
 
 llama_cpp = pytest.importorskip("llama_cpp")
 

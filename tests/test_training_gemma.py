@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, Gemma3TextConfig
+from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
 
 from ptoie.extract.prompt import GEMMA, render_example
 from ptoie.training.base import chat_format_of, load_base_config
@@ -90,7 +90,7 @@ def test_a_stopped_run_resumes_to_the_same_adapter(gemma_base, tmp_path, restore
 def test_gemma_lora_exports_as_a_llama_cpp_adapter_and_reads_back(gemma_base, tmp_path):
     from peft import LoraConfig, get_peft_model
 
-    from ptoie.training.export import read_lora_adapter_gguf, write_lora_adapter_gguf
+    from ptoie.training.export_adapter import hf_lora_pairs, write_lora_adapter_gguf
     targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     torch.manual_seed(1)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(gemma_base),
@@ -104,10 +104,14 @@ def test_gemma_lora_exports_as_a_llama_cpp_adapter_and_reads_back(gemma_base, tm
     path = write_lora_adapter_gguf(tmp_path / "adapter", tmp_path / "a.gguf", base_config=config, dtype="f32")
     hf_names = [f"model.layers.{i}.{part}.{t}.weight" for i in range(2)
                 for part, names in (("self_attn", targets[:4]), ("mlp", targets[4:])) for t in names]
-    alpha, pairs = read_lora_adapter_gguf(path, base_config=config, hf_names=hf_names)
+    alpha, pairs = hf_lora_pairs(path, base_config=config, hf_names=hf_names)
     assert alpha == 8 and len(pairs) == 14
     state = {n: p for n, p in model.named_parameters() if "lora_" in n}
     for hf_name, (a, b) in pairs.items():
         stem = "base_model.model." + hf_name.removesuffix(".weight")
         torch.testing.assert_close(torch.from_numpy(a), state[f"{stem}.lora_A.default.weight"])
         torch.testing.assert_close(torch.from_numpy(b), state[f"{stem}.lora_B.default.weight"])
+    with pytest.raises(ValueError, match="1 LoRA pair.*does not adapt, e.g. 'blk.1.ffn_down.weight'"):
+        hf_lora_pairs(path, base_config=config, hf_names=hf_names[:-1])
+    with pytest.raises(ValueError, match="adapter for 'gemma3', base is 'llama'"):
+        hf_lora_pairs(path, base_config=LlamaConfig(num_hidden_layers=2), hf_names=hf_names)

@@ -90,6 +90,27 @@ def _tiny_llama_folder(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_batches_are_right_padded_with_the_pad_token_and_labels_with_minus_100(side):
+    from ptoie.training.train import IGNORE_INDEX, answer_collator
+    tokenizer = tiny_bpe_tokenizer(["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                   eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.padding_side = side
+    pad, ignore = tokenizer.pad_token_id, IGNORE_INDEX
+    batch = answer_collator(tokenizer)([
+        {"input_ids": [5, 6, 7, 8, 9], "labels": [ignore, ignore, ignore, 8, 9]},
+        {"input_ids": [10, 11], "labels": [ignore, 11]},
+        {"input_ids": [12, 13, 14], "labels": [ignore, ignore, 14]},
+    ])
+    assert sorted(batch) == ["attention_mask", "input_ids", "labels"]
+    assert all(tensor.dtype == torch.long for tensor in batch.values())
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9], [10, 11, pad, pad, pad], [12, 13, 14, pad, pad]]
+    assert batch["labels"].tolist() == [[ignore, ignore, ignore, 8, 9], [ignore, 11, ignore, ignore, ignore],
+                                        [ignore, ignore, 14, ignore, ignore]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]]
+    assert tokenizer.padding_side == side  # the tokenizer saved with the run keeps its own side
+
+
 def test_two_step_lora_training_writes_report_and_resumes(tmp_path, restore_torch_threads):
     base = _tiny_llama_folder(tmp_path / "base")
     data = prepare([FIXTURE], validation_fraction=0.5, seed=3)
@@ -130,7 +151,7 @@ def test_answer_only_head_gives_the_models_own_loss_and_gradients(tmp_path, lora
         model = get_peft_model(model, LoraConfig(r=4, target_modules=PAPER_TARGETS, task_type="CAUSAL_LM"))
     ids = torch.randint(3, 97, (3, 12))
     mask = torch.ones_like(ids)
-    mask[1, 9:] = 0                      # right padding, as PadCollator pads
+    mask[1, 9:] = 0                      # right padding, as answer_collator pads
     labels = ids.clone()
     labels[:, :7] = IGNORE_INDEX         # prompt
     labels[mask == 0] = IGNORE_INDEX
@@ -158,7 +179,7 @@ def test_lora_gguf_reads_back_into_peft_for_a_warm_start(tmp_path, restore_torch
     from peft import LoraConfig, get_peft_model
     from safetensors.torch import load_file
 
-    from ptoie.training.export import write_lora_adapter_gguf
+    from ptoie.training.export_adapter import write_lora_adapter_gguf
     from ptoie.training.train import load_model
     base = _tiny_llama_folder(tmp_path / "base")
     torch.manual_seed(1)

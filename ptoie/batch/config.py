@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from ptoie.corpus.readers import CorpusOptions
+from ptoie.corpus import CorpusOptions
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
 from ptoie.schema import triple_schema
 from ptoie.text.sentences import LongSentences

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptoie.corpus.readers import CorpusProblem, Document, read_corpus
+from ptoie.corpus import CorpusProblem, Document, read_corpus
 from ptoie.text.language import LanguageFilter
 from ptoie.text.sentences import split_sentences
 from ptoie.batch.config import BatchConfig

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
-from ptoie.corpus.readers import CorpusProblem
 from ptoie.batch.config import ProgressMode
+from ptoie.corpus import CorpusProblem
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED
 
 ErrorScope = Literal["file", "document", "sentence"]

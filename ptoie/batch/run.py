@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
-from ptoie.corpus.readers import READ_TYPES, CorpusProblem
+from ptoie.corpus import READ_TYPES, CorpusProblem
 from ptoie.graph.build import build_graph
 from ptoie.files import records_table
 from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError

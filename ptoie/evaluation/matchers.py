@@ -39,12 +39,11 @@ precision denominator only for the arguments the reference has).
 
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from typing import Literal
 
-from ptoie.text.tokens import is_contraction_pair, normalize_for_match
+from ptoie.text.tokens import is_contraction_pair, letters_and_digits, normalize_for_match
 
 Normalization = Literal["raw", "pt"]
 MatcherName = Literal["lexical", "strict", "exact", "carb"]
@@ -54,13 +53,6 @@ LEXICAL_THRESHOLD = 0.5
 """A lexical match needs coverage strictly above this (oie-benchmark's ``LEXICAL_THRESHOLD``)."""
 
 Parts = tuple[str, str, str]
-
-
-def letters_and_digits(text: str) -> str:
-    """``text`` (NFC) keeping only letters, combining marks and digits (Unicode L*, M*, N*):
-    every space, punctuation mark and symbol removed."""
-    return "".join(ch for ch in unicodedata.normalize("NFC", text)
-                   if unicodedata.category(ch)[0] in "LMN")
 
 
 def sentence_key(text: str) -> str:

@@ -95,6 +95,13 @@ def normalize_for_match(text: str) -> list[str]:
     return [t.casefold() for t in split_contractions(tokenize(text))]
 
 
+def letters_and_digits(text: str) -> str:
+    """``text`` (NFC) keeping only letters, combining marks and digits (Unicode L*, M*, N*):
+    every space, punctuation mark and symbol removed."""
+    return "".join(ch for ch in unicodedata.normalize("NFC", text)
+                   if unicodedata.category(ch)[0] in "LMN")
+
+
 def collapse_spaces(text: str) -> str:
     return " ".join(text.split())
 

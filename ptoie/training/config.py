@@ -50,7 +50,7 @@ class TrainConfig:
     init_adapter: str | None = None
     """Start the LoRA from this adapter instead of peft's initialisation (``lora`` only): a llama.cpp
     LoRA-adapter GGUF (e.g. ``models/ptoie-smollm2-135m-lora-f16.gguf``, read back by
-    ``ptoie.training.export.read_lora_adapter_gguf``) or a peft adapter folder; its rank must be
+    ``ptoie.training.export_adapter.hf_lora_pairs``) or a peft adapter folder; its rank must be
     ``lora_r`` and its scale ``lora_alpha / lora_r``. null: a fresh LoRA."""
 
     # --- data ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from peft import PeftModel
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from ptoie.extract.prompt import render_prompt
@@ -30,7 +31,6 @@ def load_run(run_dir: str | Path, *, base_model: str, device: str) -> torch.nn.M
     run_dir = Path(run_dir)
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if (run_dir / "adapter_config.json").is_file():
-        from peft import PeftModel
         name, kwargs = dequantized_base(base_model)
         base = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, **kwargs)
         model = PeftModel.from_pretrained(base, str(run_dir)).merge_and_unload()

@@ -35,11 +35,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptoie.training.conll import BadBlock, TaggedSentence, read_conll
-from ptoie.evaluation.matchers import letters_and_digits
+import jsonschema
+
 from ptoie.extract.prompt import build_messages
 from ptoie.schema import training_record_schema
-from ptoie.text.tokens import join_contractions
+from ptoie.text.tokens import join_contractions, letters_and_digits
+from ptoie.training.conll import BadBlock, TaggedSentence, read_conll
 
 _NO_SPACE_BEFORE = re.compile(r"\s+([,.;:!?%)\]}])")
 _NO_SPACE_AFTER = re.compile(r"([(\[{])\s+")
@@ -309,8 +310,6 @@ def prepare(sources: Iterable[Path | str], *, validation_fraction: float = 0.01,
     if not 0.0 <= compounds <= 1.0:
         raise ValueError(f"compounds must be in [0, 1], got {compounds}")
     data = read_conll(list(sources))
-    import jsonschema  # only `prepare` validates records; training just reads them
-
     validator = jsonschema.Draft202012Validator(training_record_schema())
     n_read = len(data.sentences)
     n_val = round(n_read * validation_fraction)
@@ -323,13 +322,31 @@ def prepare(sources: Iterable[Path | str], *, validation_fraction: float = 0.01,
     prepared = PreparedData(bad_blocks=data.bad_blocks, n_blocks=data.n_blocks,
                             duplicate_blocks=data.duplicate_blocks, sentences_read=n_read)
     for group in groups:
-        record = _record(f"{Path(group.source).stem}-{group.index:05d}", group.source, group.sentence,
-                         group.triples(), validator)
+        record = _record(_group_id(group), group.source, group.sentence, group.triples(), validator)
         (prepared.validation if group.validation else prepared.train).append(record)
+    _add_negatives(prepared, groups, verb_lexicon(data.sentences), negatives, random.Random(seed),
+                   validator)
+    # Drawn after the negatives, from their own generator: adding compounds leaves every other
+    # record as it was without them.
+    compound_rng = random.Random(f"{seed}-compounds")
+    n_train = sum(1 for r in prepared.train if r["triples"])
+    prepared.train.extend(compound_records(prepared.train, round(compounds * n_train), compound_rng, validator))
+    prepared.validation_compounds = compound_records(prepared.validation, len(prepared.validation),
+                                                     compound_rng, validator)
+    return prepared
 
-    verbs = verb_lexicon(data.sentences)
+
+def _group_id(group: SentenceGroup) -> str:
+    """Record id of a sentence group: ``<source file stem>-<read-order index>``."""
+    return f"{Path(group.source).stem}-{group.index:05d}"
+
+
+def _add_negatives(prepared: PreparedData, groups: Sequence[SentenceGroup], verbs: frozenset[str],
+                   negatives: float, rng: random.Random, validator) -> None:
+    """``nenhuma`` records: one per validation group with a candidate (``validation_negatives``),
+    and ``negatives`` x the training records drawn from the training groups (``train``). A text
+    is used once, and never both as a validation and a training negative."""
     positives = {g.key for g in groups}
-    rng = random.Random(seed)
     train_pool: list[tuple[SentenceGroup, str]] = []
     taken: set[str] = set()
     for group in groups:
@@ -342,28 +359,18 @@ def prepare(sources: Iterable[Path | str], *, validation_fraction: float = 0.01,
             if sentence_group_key(text) not in taken:
                 taken.add(sentence_group_key(text))
                 prepared.validation_negatives.append(_record(
-                    f"{Path(group.source).stem}-{group.index:05d}-neg", group.source, text, [], validator))
+                    f"{_group_id(group)}-neg", group.source, text, [], validator))
         else:
             train_pool.append((group, rng.choice(candidates)))
     # A negative whose text is also a validation negative stays out of training (no leak either way).
     train_pool = [(g, t) for g, t in train_pool if sentence_group_key(t) not in taken]
     n_negatives = min(len(train_pool), round(negatives * len(prepared.train)))
-    chosen = sorted(rng.sample(range(len(train_pool)), n_negatives))
-    for i in chosen:
+    for i in sorted(rng.sample(range(len(train_pool)), n_negatives)):
         group, text = train_pool[i]
         if sentence_group_key(text) in taken:
             continue
         taken.add(sentence_group_key(text))
-        prepared.train.append(_record(f"{Path(group.source).stem}-{group.index:05d}-neg",
-                                      group.source, text, [], validator))
-    # Drawn after the negatives, from their own generator: adding compounds leaves every other
-    # record as it was without them.
-    compound_rng = random.Random(f"{seed}-compounds")
-    n_train = sum(1 for r in prepared.train if r["triples"])
-    prepared.train.extend(compound_records(prepared.train, round(compounds * n_train), compound_rng, validator))
-    prepared.validation_compounds = compound_records(prepared.validation, len(prepared.validation),
-                                                     compound_rng, validator)
-    return prepared
+        prepared.train.append(_record(f"{_group_id(group)}-neg", group.source, text, [], validator))
 
 
 def split_path(out: Path, split: str) -> Path:

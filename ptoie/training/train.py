@@ -10,6 +10,7 @@ parameters, GPU energy when NVML is available).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -20,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import (AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, Trainer,
+from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+from transformers import (AutoModelForCausalLM, DataCollatorForSeq2Seq, PreTrainedTokenizerBase, Trainer,
                           TrainerCallback, TrainingArguments, set_seed)
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 
 from ptoie.extract.prompt import ChatFormat, render_example
 from ptoie.training.base import chat_format_of, dequantized_base, load_base_config, load_tokenizer
 from ptoie.training.config import TrainConfig
+from ptoie.training.export_adapter import hf_lora_pairs, read_peft_adapter
 from ptoie.training.prepare import read_jsonl
 
 log = logging.getLogger("ptoie.train")
@@ -66,23 +69,14 @@ class ChatDataset(torch.utils.data.Dataset):
         return self.examples[index]
 
 
-@dataclass(slots=True)
-class PadCollator:
-    """Right-pads ``input_ids`` with ``pad_id``, ``labels`` with -100, and builds the attention mask."""
-
-    pad_id: int
-
-    def __call__(self, batch: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        width = max(len(b["input_ids"]) for b in batch)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, b in enumerate(batch):
-            n = len(b["input_ids"])
-            ids[row, :n] = torch.tensor(b["input_ids"])
-            labels[row, :n] = torch.tensor(b["labels"])
-            mask[row, :n] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+def answer_collator(tokenizer: PreTrainedTokenizerBase) -> DataCollatorForSeq2Seq:
+    """Batches of :class:`ChatDataset` examples: ``input_ids`` right-padded with the pad token,
+    ``labels`` with -100, and the attention mask. Right padding whatever the tokenizer's own side
+    (generation pads left): the collator pads with a copy, so the tokenizer saved with the run
+    keeps its settings."""
+    right = copy.copy(tokenizer)
+    right.padding_side = "right"
+    return DataCollatorForSeq2Seq(right, label_pad_token_id=IGNORE_INDEX, return_tensors="pt")
 
 
 def _device(config: TrainConfig) -> str:
@@ -104,7 +98,7 @@ def training_arguments(config: TrainConfig, device: str) -> TrainingArguments:
     optimizer = config.optimizer
     if optimizer in ("auto", "paged_adamw_8bit"):
         try:
-            import bitsandbytes  # noqa: F401
+            import bitsandbytes  # noqa: F401 -- optional (gpu extra): only probed
             has_bnb = True
         except ImportError:
             has_bnb = False
@@ -188,7 +182,7 @@ class TimeBudget(TrainerCallback):
 
 def _energy_mj() -> float | None:
     try:
-        import pynvml
+        import pynvml  # optional (gpu extra): energy only where NVML is installed
         pynvml.nvmlInit()
         handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
         return float(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle))
@@ -201,7 +195,6 @@ def load_model(config: TrainConfig, device: str) -> torch.nn.Module:
     name, kwargs = dequantized_base(config.base_model)
     model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32, **kwargs)
     if config.method == "lora":
-        from peft import LoraConfig, get_peft_model
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=list(config.lora_target_modules), task_type="CAUSAL_LM")
         model = get_peft_model(model, lora)
@@ -219,25 +212,33 @@ def load_initial_adapter(model: torch.nn.Module, config: TrainConfig) -> int:
     path = Path(config.init_adapter)
     layers = {name: module for name, module in model.named_modules()
               if hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {})}
-    prefix = "base_model.model."
     if path.is_dir():
-        from peft import set_peft_model_state_dict
-        from ptoie.training.export import _read_adapter
-        adapter_config, weights = _read_adapter(path)
-        if (adapter_config["r"], adapter_config["lora_alpha"]) != (config.lora_r, config.lora_alpha):
-            raise ValueError(f"init_adapter {path}: r={adapter_config['r']} alpha={adapter_config['lora_alpha']}"
-                             f", config has lora_r={config.lora_r} lora_alpha={config.lora_alpha}")
-        result = set_peft_model_state_dict(model, weights)
-        if result.unexpected_keys:
-            raise ValueError(f"init_adapter {path}: tensors for layers the model does not adapt, "
-                             f"e.g. {result.unexpected_keys[0]!r}")
-        return len(layers)
-    if not path.is_file():
+        _load_peft_folder(model, path, config)
+    elif path.is_file():
+        _load_lora_gguf(model, layers, path, config)
+    else:
         raise FileNotFoundError(f"init_adapter {str(path)!r}: no such file or folder")
-    from ptoie.training.export import read_lora_adapter_gguf
-    hf_names = {name: name.removeprefix(prefix) + ".weight" for name in layers}
-    alpha, pairs = read_lora_adapter_gguf(path, base_config=model.get_base_model().config,
-                                          hf_names=hf_names.values())
+    return len(layers)
+
+
+def _load_peft_folder(model: torch.nn.Module, path: Path, config: TrainConfig) -> None:
+    """A peft adapter folder into the LoRA of ``model``."""
+    adapter_config, weights = read_peft_adapter(path)
+    if (adapter_config["r"], adapter_config["lora_alpha"]) != (config.lora_r, config.lora_alpha):
+        raise ValueError(f"init_adapter {path}: r={adapter_config['r']} alpha={adapter_config['lora_alpha']}"
+                         f", config has lora_r={config.lora_r} lora_alpha={config.lora_alpha}")
+    result = set_peft_model_state_dict(model, weights)
+    if result.unexpected_keys:
+        raise ValueError(f"init_adapter {path}: tensors for layers the model does not adapt, "
+                         f"e.g. {result.unexpected_keys[0]!r}")
+
+
+def _load_lora_gguf(model: torch.nn.Module, layers: dict[str, torch.nn.Module], path: Path,
+                    config: TrainConfig) -> None:
+    """A llama.cpp LoRA-adapter GGUF into the LoRA ``layers`` of ``model``."""
+    hf_names = {name: name.removeprefix("base_model.model.") + ".weight" for name in layers}
+    alpha, pairs = hf_lora_pairs(path, base_config=model.get_base_model().config,
+                                 hf_names=hf_names.values())
     for name, module in layers.items():
         a, b = pairs[hf_names[name]]
         if a.shape[0] != config.lora_r:
@@ -248,7 +249,6 @@ def load_initial_adapter(model: torch.nn.Module, config: TrainConfig) -> int:
         with torch.no_grad():
             module.lora_A["default"].weight.copy_(torch.from_numpy(a))
             module.lora_B["default"].weight.copy_(torch.from_numpy(b))
-    return len(layers)
 
 
 def repeat_multi_triple(records: list[dict], times: int) -> list[dict]:
@@ -265,7 +265,7 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
 def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     """PNG of training (and validation) loss against the step."""
-    import matplotlib
+    import matplotlib  # late: the Agg backend must be chosen before pyplot is imported
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]
@@ -283,14 +283,29 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def train(config: TrainConfig) -> dict[str, Any]:
-    """Run one training; returns (and writes to ``output_dir/report.json``) the training report."""
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    device = _device(config)
-    out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(config.base_model)
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """The tokenised training (and validation) examples of a run."""
+
+    n_records: int
+    """Training records read (after ``max_train_samples``, before ``repeat_multi_triple``)."""
+    n_repeated: int
+    """Training records after ``repeat_multi_triple``."""
+    train: ChatDataset
+    validation: ChatDataset | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Timed:
+    """What :meth:`Trainer.train` returned, and what it cost."""
+
+    result: TrainOutput
+    wall_s: float
+    energy_wh: float | None
+
+
+def _load_data(config: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> _Data:
+    """The training and validation files of ``config``, tokenised in the base's prompt format."""
     records = read_jsonl(config.train_file)
     if config.max_train_samples is not None:
         records = records[: config.max_train_samples]
@@ -302,19 +317,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
                if config.validation_file else None)
     log.info("train examples %d (%d over max_length %d dropped)", len(train_set),
              train_set.n_too_long, config.max_length)
-    set_seed(config.seed)  # before the model: peft draws the LoRA A matrices from the global RNG
-    model = load_model(config, device)
-    trainable, total = count_parameters(model)
-    args = training_arguments(config, device)
-    callbacks: list[TrainerCallback] = []
-    budget = TimeBudget(config.max_minutes) if config.max_minutes else None
-    if budget:
-        callbacks.append(budget)
-    trainer = AnswerLossTrainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                      data_collator=PadCollator(tokenizer.pad_token_id), callbacks=callbacks)
-    resume = get_last_checkpoint(str(out)) if out.exists() else None
-    if resume:
-        log.info("resuming from %s", resume)
+    return _Data(n_records, len(records), train_set, val_set)
+
+
+def _run_timed(trainer: Trainer, resume: str | None, device: str) -> _Timed:
+    """``trainer.train`` from ``resume`` (a checkpoint or None), with wall time and GPU energy."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     energy_start = _energy_mj() if device == "cuda" else None
@@ -322,16 +329,20 @@ def train(config: TrainConfig) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=resume)
     wall = time.perf_counter() - start
     energy_end = _energy_mj() if device == "cuda" else None
-    metrics: dict[str, Any] = {}
-    if val_set is not None and len(val_set):
-        metrics = trainer.evaluate()
-    final = out / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(str(final))
+    energy_wh = ((energy_end - energy_start) / 3.6e6
+                 if energy_start is not None and energy_end is not None else None)
+    return _Timed(result, wall, energy_wh)
+
+
+def _report(config: TrainConfig, *, device: str, args: TrainingArguments, data: _Data,
+            trainer: Trainer, timed: _Timed, metrics: dict[str, Any], resume: str | None,
+            budget: TimeBudget | None, parameters: tuple[int, int], final: Path) -> dict[str, Any]:
+    """The training report (``report.json``)."""
     steps = trainer.state.global_step
     samples = steps * config.per_device_batch_size * config.gradient_accumulation_steps
-    mean_tokens = sum(train_set.lengths) / max(1, len(train_set))
-    report = {
+    mean_tokens = sum(data.train.lengths) / max(1, len(data.train))
+    wall = timed.wall_s
+    return {
         "config": config.to_dict(),
         "device": device,
         "torch_threads": torch.get_num_threads(),
@@ -339,30 +350,58 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
         "resumed_from": resume,
         "stopped_by_time_budget": bool(budget and budget.hit),
-        "train_records": n_records,
-        "train_records_after_repeat": len(records),
-        "train_examples": len(train_set),
-        "train_examples_too_long": train_set.n_too_long,
-        "validation_examples": len(val_set) if val_set is not None else 0,
+        "train_records": data.n_records,
+        "train_records_after_repeat": data.n_repeated,
+        "train_examples": len(data.train),
+        "train_examples_too_long": data.train.n_too_long,
+        "validation_examples": len(data.validation) if data.validation is not None else 0,
         "global_steps": steps,
         "samples_seen": samples,
-        "epochs_done": samples / max(1, len(train_set)),
-        "train_loss": result.training_loss,
+        "epochs_done": samples / max(1, len(data.train)),
+        "train_loss": timed.result.training_loss,
         "validation_loss": metrics.get("eval_loss"),
         "wall_time_s": wall,
         "samples_per_s": samples / wall if wall else None,
         "tokens_per_s": samples * mean_tokens / wall if wall else None,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
-        "gpu_energy_wh": ((energy_end - energy_start) / 3.6e6
-                          if energy_start is not None and energy_end is not None else None),
-        "trainable_parameters": trainable,
-        "total_parameters": total,
+        "gpu_energy_wh": timed.energy_wh,
+        "trainable_parameters": parameters[0],
+        "total_parameters": parameters[1],
         "final_dir": str(final),
         "log_history": trainer.state.log_history,
     }
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Run one training; returns (and writes to ``output_dir/report.json``) the training report."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = _device(config)
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(config.base_model)
+    data = _load_data(config, tokenizer)
+    set_seed(config.seed)  # before the model: peft draws the LoRA A matrices from the global RNG
+    model = load_model(config, device)
+    parameters = count_parameters(model)
+    args = training_arguments(config, device)
+    budget = TimeBudget(config.max_minutes) if config.max_minutes else None
+    trainer = AnswerLossTrainer(model=model, args=args, train_dataset=data.train,
+                                eval_dataset=data.validation, data_collator=answer_collator(tokenizer),
+                                callbacks=[budget] if budget else [])
+    resume = get_last_checkpoint(str(out))
+    if resume:
+        log.info("resuming from %s", resume)
+    timed = _run_timed(trainer, resume, device)
+    metrics = trainer.evaluate() if data.validation is not None and len(data.validation) else {}
+    final = out / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    report = _report(config, device=device, args=args, data=data, trainer=trainer, timed=timed,
+                     metrics=metrics, resume=resume, budget=budget, parameters=parameters, final=final)
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
     plot_loss(trainer.state.log_history, out / "loss.png")
-    if not math.isfinite(result.training_loss):
-        raise RuntimeError(f"training loss is {result.training_loss}; lower learning_rate")
+    if not math.isfinite(timed.result.training_loss):
+        raise RuntimeError(f"training loss is {timed.result.training_loss}; lower learning_rate")
     return report
