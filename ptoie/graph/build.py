@@ -27,6 +27,7 @@ written only up to ``max_graph_triples``:
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import queue
 import threading
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyoxigraph import serialize
 
-from ptoie.graph import canonical, sinks
+from ptoie.graph import canonical, mentions, sinks
 from ptoie.graph.canonical import install_sql_functions, preferred_labels
 from ptoie.schema import triple_schema
 from ptoie.graph.sinks import (RdfVocabulary, atomic_path, label_triples, networkx_graph, oxigraph_format,
@@ -60,9 +61,10 @@ FRAGMENT_ROWS = 25_000
 READ_ROWS = 8192
 """Rows per Parquet read batch."""
 GRAPH_FORMAT = hashlib.sha256(b"".join(Path(module.__file__).read_bytes()
-                                       for module in (canonical, sinks))).hexdigest()[:12]
+                                       for module in (canonical, mentions, sinks))).hexdigest()[:12]
 """Part of every fragment's key: the digest of the code that writes the statements
-(``ptoie.graph.canonical``, ``ptoie.graph.sinks``), so caches and stores made by other code are rebuilt."""
+(``ptoie.graph.canonical``, ``ptoie.graph.mentions``, ``ptoie.graph.sinks``), so caches and stores
+made by other code are rebuilt."""
 _LABELS = "labels|"
 
 
@@ -217,6 +219,10 @@ class GraphOutputs:
     min_confidence: float | None = None
     """Only triples whose confidence is known and at least this go into the outputs (the Parquet
     sources keep every triple); None: all triples."""
+    resolve_mentions: bool = True
+    """Link a subject written as a pronoun, a definite description or a short name to the entity
+    of its document that it refers to (:mod:`ptoie.graph.mentions`; docs/graph.md gives how often
+    the rules are right); False: every subject is the entity of its text as written."""
 
     @classmethod
     def beside(cls, rdf: Path, **overrides: object) -> GraphOutputs:
@@ -265,7 +271,9 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     cache.mkdir(parents=True, exist_ok=True)
     report = GraphReport()
     stamps = _Stamps(cache / _STAMPS)
-    plan = _plan_fragments(sources, cache, fmt, threshold)
+    plan = _plan_fragments(sources, cache, fmt, threshold, outputs.resolve_mentions)
+    resolved = functools.cache(lambda: mentions.resolve_sources(sources, threshold)
+                               if outputs.resolve_mentions else None)
     cached = all(f.path.exists() and _counts(stamps.rows.get(f.path.name)) for f in plan)
     stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
     ready: queue.Queue[_Fragment | None] = queue.Queue()
@@ -275,19 +283,20 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
                                           vocabulary, ready=ready.get)
     if outputs.view is not None and not stamps.fresh("view", outputs.view):
         background["view"] = _Background(write_graph_view, list(sources), outputs.view,
-                                         min_confidence=threshold)
+                                         min_confidence=threshold,
+                                         resolve_mentions=False, mentions=resolved())
     reader = TripleReader()
     try:
         for fragment in plan:
             counts = _counts(stamps.rows.get(fragment.path.name)) if fragment.path.exists() else None
             if counts is None:
-                counts = _write_fragment(fragment, fmt, vocabulary, reader, threshold)
+                counts = _write_fragment(fragment, fmt, vocabulary, reader, threshold, resolved())
             stamps.rows[fragment.path.name] = list(counts)
             report.triples += counts[0]
             report.rows += counts[1]
             ready.put(fragment)
         # after the fragments: their sources are known to be tables of triples by now
-        labels = _labels_fragment(sources, cache, fmt, vocabulary, threshold,
+        labels = _labels_fragment(sources, cache, fmt, vocabulary, threshold, resolved,
                                   reuse=stamps.labels if cached else None)
         ready.put(labels)
     except BaseException:
@@ -333,7 +342,8 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     else:
         stale = {name: path for name, path in wanted.items() if not stamps.fresh(name, path)}
         graph = networkx_graph((_kept(read_triples(path), threshold) for path in sources),
-                               vocabulary, entity_labels(sources, threshold)) if stale else None
+                               vocabulary, entity_labels(sources, threshold, resolved()),
+                               resolved()) if stale else None
         for name, path in wanted.items():
             if name in stale:
                 (write_graphml if name == "graphml" else write_node_link)(graph, path)
@@ -400,7 +410,8 @@ class _Fragment:
 
 
 def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str,
-                    min_confidence: float | None = None) -> list[_Fragment]:
+                    min_confidence: float | None = None,
+                    resolve_mentions: bool = False) -> list[_Fragment]:
     """The sources' rows in order, cut into fragments of at most ``FRAGMENT_ROWS`` rows and
     ``FRAGMENT_SOURCES`` sources, each with the path of its RDF fragment.
 
@@ -408,15 +419,18 @@ def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str,
     more in opens and fsyncs than in serialisation; a user's table may be one file of millions of
     rows, which the store could not bulk-load at once. A fragment is named after its pieces' keys;
     a job's new shards sort after its old ones, so a run that adds shards remakes only the last
-    fragment and the new ones. A key also holds the confidence threshold and
-    :data:`GRAPH_FORMAT`: another threshold, or other code, is another fragment."""
+    fragment and the new ones. A key also holds the confidence threshold, whether mentions are
+    resolved and :data:`GRAPH_FORMAT`: another threshold or setting, or other code, is another
+    fragment. (A mention is resolved from its document's triples; a document whose triples lie
+    in several sources is resolved as a whole, but a fragment is rewritten only when its own
+    sources change.)"""
     extension = ".ttl" if fmt == "turtle" else ".nt"
     groups: list[list[tuple[_Piece, str]]] = [[]]
     rows = 0
     for path in sources:
         stat = path.stat()
         key = (f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{min_confidence}"
-               f"|{GRAPH_FORMAT}")
+               f"|{GRAPH_FORMAT}{'|mentions' if resolve_mentions else ''}")
         total = count_rows(path)
         start = 0
         while True:
@@ -441,7 +455,8 @@ def _plan_fragments(sources: Sequence[Path], cache: Path, fmt: str,
 
 
 def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary,
-                    reader: TripleReader, min_confidence: float | None) -> tuple[int, int]:
+                    reader: TripleReader, min_confidence: float | None,
+                    found: dict[mentions.Key, mentions.Mention] | None = None) -> tuple[int, int]:
     """Serialise the triples of the fragment's pieces at or above ``min_confidence`` to its file
     (atomically), a row batch at a time; returns the rows written and the rows read."""
     written = read = 0
@@ -456,7 +471,7 @@ def _write_fragment(fragment: _Fragment, fmt: str, vocabulary: RdfVocabulary,
                 yield table
 
     with atomic_path(fragment.path) as tmp, open(tmp, "wb") as out:
-        write_rdf(tables(), out, fmt, vocabulary)  # type: ignore[arg-type]
+        write_rdf(tables(), out, fmt, vocabulary, found)  # type: ignore[arg-type]
     return written, read
 
 
@@ -475,9 +490,12 @@ def _counts(value: object) -> tuple[int, int] | None:
 
 
 # -- labels -----------------------------------------------------------------------------------
-def _label_connection(sources: Sequence[Path], min_confidence: float | None):
+def _label_connection(sources: Sequence[Path], min_confidence: float | None,
+                      found: dict[mentions.Key, mentions.Mention] | None = None):
     """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
-    ``min_confidence``) over ``sources`` and the canonical functions installed. The files are
+    ``min_confidence``; a mention of ``found`` as the label of its entity:
+    :func:`ptoie.graph.mentions.substitute_subjects`) over ``sources`` and the canonical
+    functions installed. The files are
     read by name (a job's shards share one schema); files of different schemas, which only
     ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
@@ -486,9 +504,11 @@ def _label_connection(sources: Sequence[Path], min_confidence: float | None):
     install_sql_functions(con)
     for options in ("", ", union_by_name = true"):
         try:
-            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT arg1, rel, arg2 FROM "
+            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT doc_id, sentence_id, "
+                        f"extraction_index, arg1, rel, arg2 FROM "
                         f"read_parquet([{listing}]{options}){kept}")
             con.execute("SELECT count(*) FROM triples").fetchall()
+            mentions.substitute_subjects(con, found or {})
             return con
         except duckdb.Error:
             if options:
@@ -497,10 +517,12 @@ def _label_connection(sources: Sequence[Path], min_confidence: float | None):
     raise AssertionError("unreachable")
 
 
-def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) -> dict[str, str]:
+def entity_labels(sources: Sequence[Path], min_confidence: float | None = None,
+                  found: dict[mentions.Key, mentions.Mention] | None = None) -> dict[str, str]:
     """The label of each entity key: its most frequent surface form in ``sources`` (in memory:
-    for the NetworkX outputs, which are bounded by ``max_graph_triples``)."""
-    con = _label_connection(sources, min_confidence)
+    for the NetworkX outputs, which are bounded by ``max_graph_triples``); ``found``: the
+    mentions resolved."""
+    con = _label_connection(sources, min_confidence, found)
     try:
         entities, _ = preferred_labels(con)
         return {key: label for key, label, _n in con.execute(entities).fetchall()}
@@ -509,16 +531,19 @@ def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) 
 
 
 def _labels_fragment(sources: Sequence[Path], cache: Path, fmt: str, vocabulary: RdfVocabulary,
-                     min_confidence: float | None, *, reuse: str | None) -> _Fragment:
+                     min_confidence: float | None,
+                     found: Callable[[], dict[mentions.Key, mentions.Mention] | None], *,
+                     reuse: str | None) -> _Fragment:
     """The fragment of ``rdfs:label`` statements (:func:`ptoie.graph.sinks.label_triples`): one per
     entity and relation, its most frequent surface form in all the sources (a DuckDB pass over
     the Parquet files, rows streamed to the file). Named after its content, keyed ``labels|``
     + name for the store. ``reuse``: the name of the previous labels fragment, used as it is
-    when it exists (the caller knows that the sources did not change)."""
+    when it exists (the caller knows that the sources did not change). ``found()``: the
+    mentions resolved."""
     if reuse is not None and (cache / reuse).exists():
         return _Fragment(cache / reuse, (), (_LABELS + reuse,))
     extension = ".ttl" if fmt == "turtle" else ".nt"
-    con = _label_connection(sources, min_confidence)
+    con = _label_connection(sources, min_confidence, found())
     draft = cache / f"labels-draft{extension}"
     digest = hashlib.sha256()
     try:

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, Triple, serialize
 
 from ptoie.graph import canonical
+from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.schema import rdf_vocabulary, triple_schema
 
 RdfFormatName = Literal["turtle", "nt"]
@@ -172,7 +173,8 @@ def _literal(value: canonical.Value) -> RdfLiteral:
     return RdfLiteral(value.lexical, datatype=NamedNode(value.datatype))
 
 
-def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
+def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
+                mentions: Mapping[MentionKey, Mention] | None = None) -> Iterator[Triple]:
     """The RDF statements of a table of records, streamed, 4,096 rows at a time.
 
     Per record: ``<ent:subject> <rel:relation> <ent:object>`` (or a literal object) with the
@@ -180,12 +182,14 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
     ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
     ``rdf:subject/predicate/object``, the parts as written (``ptoie:subjectText``,
     ``predicateText``, ``objectText``), a literal's ``ptoie:unit``, a time split off an argument
-    (``ptoie:time``), the sentence, sentence id, extraction index, document, confidence (when
-    known) and model. Entities and relations are typed and given each surface form as a
+    (``ptoie:time``), a place split off the second (``ptoie:place``, an entity), the sentence,
+    sentence id, extraction index, document, confidence (when known) and model. Entities and relations are typed and given each surface form as a
     ``skos:altLabel`` once per table (their ``rdfs:label``, the most frequent form of the whole
     graph, comes from :func:`label_triples`); documents (with their URL and title when the input
     was a web page) and models are typed and labelled. An RDF store or parser merges the repeats
-    of other tables (an RDF graph is a set).
+    of other tables (an RDF graph is a set). A subject in ``mentions``
+    (:func:`ptoie.graph.mentions.resolve_sources`) is the entity it refers to, and its statement
+    says by which rule (``ptoie:resolvedBy``).
     """
     v = vocabulary
     cls, prop = v.classes, v.properties
@@ -204,6 +208,9 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
     for batch in table.select(_RDF_COLUMNS).to_batches(max_chunksize=4096):
         for r in batch.to_pylist():
             first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+            mention = mentions.get((r["doc_id"], r["sentence_id"], r["extraction_index"])
+                                   ) if mentions else None
+            first = mention.entity if mention is not None else first
             relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
             subject, predicate = entity(first.key), relation(relation_key)
             obj = rdf_object(second, v)
@@ -235,6 +242,13 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[Triple]:
                 yield Triple(statement, prop["unit"], RdfLiteral(second.unit))
             for time in _times(first, second):
                 yield Triple(statement, prop["time"], _literal(time))
+            if isinstance(second, canonical.Entity) and second.place is not None:
+                place = entity(second.place.key)
+                yield Triple(statement, prop["place"], place)
+                yield from describe(place, cls["Entity"], second.place.label, _LANG,
+                                    prop["altLabel"])
+            if mention is not None:
+                yield Triple(statement, prop["resolvedBy"], RdfLiteral(mention.rule))
             yield Triple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=_LANG))
             yield Triple(statement, prop["sentenceId"],
                          RdfLiteral(str(r["sentence_id"]), datatype=XSD_INTEGER))
@@ -293,14 +307,16 @@ def oxigraph_format(fmt: RdfFormatName) -> RdfFormat:
 
 
 def write_rdf(tables: Iterable[pa.Table], output: IO[bytes], fmt: RdfFormatName,
-              vocabulary: RdfVocabulary | None = None) -> None:
+              vocabulary: RdfVocabulary | None = None,
+              mentions: Mapping[MentionKey, Mention] | None = None) -> None:
     """Serialise the statements of ``tables`` to ``output`` (pyoxigraph's streaming writer; one
     Turtle document per table, each with the vocabulary's prefixes, which concatenate into one
     valid Turtle file)."""
     vocabulary = vocabulary or RdfVocabulary()
     prefixes = vocabulary.prefixes if fmt == "turtle" else None
     for table in tables:
-        serialize(rdf_triples(table, vocabulary), output, oxigraph_format(fmt), prefixes=prefixes)
+        serialize(rdf_triples(table, vocabulary, mentions), output, oxigraph_format(fmt),
+                  prefixes=prefixes)
 
 
 # -- NetworkX ---------------------------------------------------------------------------------
@@ -309,14 +325,17 @@ _GRAPH_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1
 
 
 def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None = None,
-                   labels: Mapping[str, str] | None = None) -> nx.MultiDiGraph:
+                   labels: Mapping[str, str] | None = None,
+                   mentions: Mapping[MentionKey, Mention] | None = None) -> nx.MultiDiGraph:
     """A node per entity IRI (``kind`` ``entity``; ``label``: ``labels[key]`` when given, the
     most frequent surface form, else the first one seen) and a node per literal object (``kind``
     ``literal``, keyed ``<statement IRI>#object``, with ``label``, ``datatype`` and ``unit`` when
     known: a leaf of its statement, never shared, so a number is never a hub); an edge per record
     keyed by its statement IRI, with ``rel`` (as written), ``relation`` (IRI),
     ``relation_label``, ``confidence`` (absent when unknown), ``time`` (when split off an
-    argument), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``."""
+    argument), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``,
+    ``resolved_by`` (the rule, for a subject in ``mentions``: see :func:`rdf_triples`), ``place``
+    (the IRI of a place split off the second argument)."""
     v = vocabulary or RdfVocabulary()
     labels = labels or {}
     graph = nx.MultiDiGraph()
@@ -331,6 +350,9 @@ def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None 
         for batch in table.select(_GRAPH_COLUMNS).to_batches(max_chunksize=4096):
             for r in batch.to_pylist():
                 first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+                mention = mentions.get((r["doc_id"], r["sentence_id"], r["extraction_index"])
+                                       ) if mentions else None
+                first = mention.entity if mention is not None else first
                 relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
                 key = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"]).value
                 subject = add_entity(first)
@@ -351,6 +373,10 @@ def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None 
                         "sentence": r["sentence"], "model_id": r["model_id"]}
                 if r["confidence"] is not None:
                     edge["confidence"] = float(r["confidence"])
+                if mention is not None:
+                    edge["resolved_by"] = mention.rule
+                if isinstance(second, canonical.Entity) and second.place is not None:
+                    edge["place"] = v.entity_key(second.place.key).value
                 times = _times(first, second)
                 if times:
                     edge["time"] = " ".join(t.lexical for t in times)

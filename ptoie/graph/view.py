@@ -29,7 +29,7 @@ and edge records; the data is embedded as JSON with ``<``, ``>``, ``&`` and ``'`
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,8 @@ from jinja2 import Environment
 from pyvis.network import Network
 
 from ptoie.graph.canonical import install_sql_functions
-from ptoie.graph.query import PathLike, QueryError, duckdb_triples, source_name
+from ptoie.graph.mentions import Key, Mention, resolve_sources, substitute_subjects
+from ptoie.graph.query import PathLike, QueryError, duckdb_triples, parquet_files, source_name
 from ptoie.graph.sinks import atomic_path
 
 DEFAULT_MAX_NODES = 40
@@ -97,11 +98,14 @@ class GraphView:
 def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike, *,
                      max_nodes: int = DEFAULT_MAX_NODES, max_edges: int = 300,
                      triples_per_node: int = 25, title: str | None = None,
-                     min_confidence: float | None = None) -> GraphView:
+                     min_confidence: float | None = None, resolve_mentions: bool = True,
+                     mentions: Mapping[Key, Mention] | None = None) -> GraphView:
     """Write the interactive picture of the largest connected parts of the triples in
     ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
     (atomically: a complete page or none); with ``min_confidence``, only the triples whose
-    confidence is known and at least that. See the module doc for what is drawn.
+    confidence is known and at least that. See the module doc for what is drawn. A subject
+    written as a pronoun, a description or a short name is drawn as the entity it refers to
+    (``mentions``, or :func:`ptoie.graph.mentions.resolve_sources` when ``resolve_mentions``).
 
     Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no triples
     (no Parquet shard, or shards without rows) or the files are not tables of triples.
@@ -113,6 +117,9 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     html_path = Path(html_path)
     con = duckdb_triples(parquet, min_confidence=min_confidence)
     try:
+        if mentions is None and resolve_mentions:
+            mentions = resolve_sources(parquet_files(parquet), min_confidence)
+        substitute_subjects(con, mentions or {})
         install_sql_functions(con)
         nodes, edges, details, totals = _select(con, max_nodes, max_edges, triples_per_node)
     except duckdb.Error as exc:
