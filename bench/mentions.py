@@ -9,9 +9,6 @@ when no single entity of the document is meant. Per rule set (``none``: the grap
 ``recent`` / ``topic``: a description that the document applies to no named entity refers to the
 most recent / the first named subject of the document):
 
-A case may list several labels: the nodes of the graph that stand for its one referent (the
-document writes ``Luís Montenegro`` only as ``Luís Montenegro em Belém``, and ``Montenegro``).
-
 * precision: links to the right entity / links made (a link on a case annotated null, or on a
   subject that is no mention case, is wrong);
 * coverage: links to the right entity / cases with an entity to link to.
@@ -27,7 +24,7 @@ from typing import Any, get_args
 from ptoie.graph import canonical
 from ptoie.graph.mentions import DescriptionFallback, resolve_document
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mentions" / "documents.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/mentions/documents.json"
 
 
 def rows(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -58,8 +55,7 @@ def score(documents: list[dict[str, Any]], fallback: DescriptionFallback = "none
                           f"{record['arg1']!r} -> {gold!r}")
                 continue
             made += 1
-            labels = [gold] if isinstance(gold, str) else gold or []
-            ok = mention.entity.key in {canonical.subject(label).key for label in labels}
+            ok = gold is not None and canonical.subject(gold).key == mention.entity.key
             right += ok
             if verbose and not ok:
                 print(f"  WRONG   {document['doc_id']}:{record['sentence_id']} "

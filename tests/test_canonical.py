@@ -12,7 +12,7 @@ import pytest
 from rdflib import Graph, Literal, URIRef
 from rdflib import namespace
 
-from ptoie import canonical
+from ptoie.graph import canonical
 from ptoie.cli.main import main as ptoie_main
 from ptoie.graph.build import GraphOutputs, build_graph
 from ptoie.graph.sinks import RdfVocabulary, records_table, write_parquet_shard

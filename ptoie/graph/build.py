@@ -272,16 +272,19 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     report = GraphReport()
     stamps = _Stamps(cache / _STAMPS)
     plan = _plan_fragments(sources, cache, fmt, threshold, outputs.resolve_mentions)
-    resolved = functools.cache(lambda: mentions.resolve_sources(sources, threshold)
+    resolved = functools.cache(lambda: _resolve_mentions(sources, threshold)
                                if outputs.resolve_mentions else None)
     cached = all(f.path.exists() and _counts(stamps.rows.get(f.path.name)) for f in plan)
     stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
+    draw = outputs.view is not None and not stamps.fresh("view", outputs.view)
+    if draw or not cached:
+        resolved()  # before the threads start: a source that is no table of triples stops here
     ready: queue.Queue[_Fragment | None] = queue.Queue()
     background: dict[str, _Background] = {}
     if outputs.store is not None:
         background["store"] = _Background(sync_store, outputs.store, plan, fmt,
                                           vocabulary, ready=ready.get)
-    if outputs.view is not None and not stamps.fresh("view", outputs.view):
+    if draw:
         background["view"] = _Background(write_graph_view, list(sources), outputs.view,
                                          min_confidence=threshold,
                                          resolve_mentions=False, mentions=resolved())
@@ -361,6 +364,19 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
             report.unchanged.append("view")
     stamps.save()
     return report
+
+
+def _resolve_mentions(sources: Sequence[Path], min_confidence: float | None
+                      ) -> dict[mentions.Key, mentions.Mention]:
+    """:func:`ptoie.graph.mentions.resolve_sources`; a source that is no table of triples raises
+    :class:`GraphInputError` naming it."""
+    try:
+        return mentions.resolve_sources(sources, min_confidence)
+    except duckdb.Error as exc:
+        for path in sources:
+            read_triples(path)  # names the file and the column
+        raise GraphInputError(f"{sources[0]}: cannot read the triples to resolve mentions "
+                              f"({' '.join(str(exc).split())})") from None
 
 
 class _Background:

@@ -263,17 +263,14 @@ NAME_CONNECTORS = frozenset("de da do dos das e".split())
 
 
 def _is_proper(text: str) -> bool:
-    """A name: capitalised words, ``de``/``da``/``do``/``dos``/``das``/``e`` between them."""
-    words = text.split(" ")
+    words = text.split(" ")  # capitalised words, connectors between them
     return words[0][:1].isupper() and words[-1][:1].isupper() and all(
         word[:1].isupper() or word in NAME_CONNECTORS for word in words)
 
 
 def _split_place(text: str) -> tuple[str, Entity | None]:
-    """``Lula em Brasília`` -> ``('Lula', Brasília)``, ``TAP em Lisboa`` -> ``('TAP', Lisboa)``:
-    a name, ``em`` (or ``no``, ``na``, ``nos``, ``nas``) and another name is the first name at
-    the place of the second (Portuguese names join their words with ``de``, not ``em``). Anything
-    else is returned whole."""
+    """``Lula em Brasília`` -> ``('Lula', Brasília)``: a name, ``em`` (``no``, ``na``, ``nos``,
+    ``nas``) and a name (names join their words with ``de``, not ``em``); else ``(text, None)``."""
     for match in _PLACE.finditer(text):
         head, tail = text[:match.start()], text[match.end():]
         if _is_proper(head) and _is_proper(tail):
@@ -400,6 +397,8 @@ SQL_FUNCTIONS = {
     "ptoie_object_key": (lambda s: None if s is None else entity_key(s, second=True), 1),
     "ptoie_object_label": (lambda s: None if s is None else entity_label(s, second=True), 1),
     "ptoie_object_preposition": (lambda s: None if s is None else argument(s).preposition, 1),
+    "ptoie_place_label": (lambda s: getattr(getattr(argument(s), "place", None), "label", None)
+                          if s is not None else None, 1),
     "ptoie_relation_key": (lambda r, p: None if r is None else relation(r, p)[0], 2),
     "ptoie_relation_label": (lambda r, p: None if r is None else relation(r, p)[1], 2),
 }
@@ -424,11 +423,13 @@ def preferred_labels(con, table: str = "triples") -> tuple[str, str]:
             SELECT arg1 AS s, false AS second, count(*) AS n FROM {table} GROUP BY arg1
             UNION ALL
             SELECT arg2 AS s, true AS second, count(*) AS n FROM {table} GROUP BY arg2),
+        places AS (  -- a place split off a second argument, keyed as a subject
+            SELECT ptoie_place_label(s) AS s, false AS second, n FROM forms WHERE second),
         keyed AS (
             SELECT CASE WHEN second THEN ptoie_object_key(s) ELSE ptoie_subject_key(s) END AS key,
                    CASE WHEN second THEN ptoie_object_label(s) ELSE ptoie_subject_label(s) END
                        AS label, n
-            FROM forms),
+            FROM (SELECT * FROM forms UNION ALL SELECT * FROM places WHERE s IS NOT NULL)),
         labels AS (SELECT key, label, sum(n) AS n FROM keyed WHERE key IS NOT NULL GROUP BY ALL)
         SELECT key, first(label ORDER BY n DESC, label) AS label, sum(n)::BIGINT AS n
         FROM labels GROUP BY key ORDER BY key"""

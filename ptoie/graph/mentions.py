@@ -1,12 +1,10 @@
 """Within-document mentions: a subject that names its entity indirectly, linked to that entity.
 
-News text names a thing once in full and then refers to it as ``Ele``, ``A empresa`` or
-``Saramago``; a triple extracted from such a sentence has that mention as its subject, and as a
-node of its own it would sit apart from the entity it means. The rules here link such a subject,
-within its document, to a named entity (a node whose label starts with a capital letter) when a
-simple rule can decide, and leave it as written otherwise. The triple's text as written is kept
-(Parquet is never changed; the reified statement keeps ``ptoie:subjectText``) and the statement
-says which rule linked it (``ptoie:resolvedBy``).
+News text names a thing once in full, then says ``Ele``, ``A empresa`` or ``Saramago``. The
+rules here link such a subject, within its document, to a named entity (a node whose label
+starts with a capital letter) when a simple rule decides, and leave it as written otherwise. The
+text as written is kept (in Parquet, and as the statement's ``ptoie:subjectText``), and the
+statement says which rule linked it (``ptoie:resolvedBy``).
 
 A document's triples are read in order of sentence. For each subject as written:
 
@@ -14,16 +12,16 @@ A document's triples are read in order of sentence. For each subject as written:
   (at most :data:`PRONOUN_WINDOW` sentences back) that agrees in number and, where both are
   known, in gender. It is linked only when that subject is a named entity (or was itself linked
   to one); a nearer agreeing subject that is a common noun (``O contrato``) blocks the link.
-* **apposition** (``A fabricante`` of ``A fabricante Embraer tem sede em ...``): a definite
-  description that its own sentence follows with a name is that name.
+* **apposition** (``A ministra Marina Silva``; ``A fabricante`` of ``A fabricante Embraer tem
+  sede em ...``): a noun before a name, in the subject or in its sentence, is that name.
 * **description** (``O escritor``, ``A empresa``, ``o clube carioca``: a definite article and one
   to three lower-case words): the most recent earlier named entity that the document describes
   with one of those words (``O Botafogo | é um clube | ...``, ``o escritor José Saramago``,
   ``Saramago, o escritor``) or whose name holds one of them (``O instituto`` -> ``Instituto
-  Butantan``), agreeing in number and gender where known. A description that the document
-  applies to no named entity (``A final``) stays as written.
-* **short name** (``Saramago``, ``O Butantan``): a name whose words end a longer name of the
-  same document, every word before them capitalised (``José Saramago``, ``Instituto
+  Butantan``), of the same number (a noun's gender is its own: ``A cidade`` is ``O Porto``).
+  A description that the document applies to no named entity (``A final``) stays as written.
+* **short name** (``Saramago``, ``O Butantan``): a name whose words end a longer name that an
+  earlier sentence of the document names, every word before them capitalised (``José Saramago``, ``Instituto
   Butantan``; not ``Banco Central do Brasil`` for ``Brasil``), is that longer name (the shortest
   one; two different ones of that length: left as written).
 
@@ -96,10 +94,6 @@ def _person_gender(label: str) -> str | None:
         return None
     first = words[0].casefold()
     return "f" if first.endswith("a") else "m" if first.endswith(("o", "ão")) else None
-
-
-def _agree(a: tuple[str | None, str], b: tuple[str | None, str]) -> bool:
-    return a[1] == b[1] and (a[0] is None or b[0] is None or a[0] == b[0])
 
 
 @dataclass(slots=True)
@@ -210,7 +204,7 @@ def appositions(sentence: str) -> Iterator[tuple[str, str]]:
         if i >= 2 and tokens[i - 1] == ",":
             before = _name_before(tokens, i - 1)
             opener = before.split(" ")[0].casefold() if before else ""
-            if before and opener not in canonical.PREPOSITIONS and opener not in canonical.CONTRACTIONS:
+            if before and not (opener in canonical.PREPOSITIONS or opener in canonical.CONTRACTIONS):
                 yield noun, before
 
 
@@ -298,17 +292,9 @@ def _subject_of(r: Mapping[str, Any], mention: Mention | None, written: canonica
                 document: _Document) -> _Subject:
     key = mention.entity.key if mention is not None else written.key
     name = document.name(key)
-    pronoun = PRONOUNS.get(written.label.casefold())
-    description = _description(r["arg1"])
-    if name is not None:
-        features = name.features()
-    elif pronoun is not None:
-        features = pronoun
-    elif description is not None:
-        features = description[0]
-    else:
-        opening = canonical.tidy(r["arg1"]).split(" ")[0].casefold()
-        features = _DETERMINERS.get(opening, (None, "sg"))
+    opening = canonical.tidy(r["arg1"]).split(" ")[0].casefold()
+    features = (name.features() if name is not None
+                else PRONOUNS.get(opening) or _DETERMINERS.get(opening, (None, "sg")))
     return _Subject(r["sentence_id"], key, name is not None, features)
 
 
@@ -343,7 +329,7 @@ def _pronoun(features: tuple[str, str], sentence_id: int, written: canonical.Ent
             continue
         if sentence_id - subject.sentence_id > PRONOUN_WINDOW:
             return None
-        if _agree(features, subject.features):
+        if subject.features[1] == features[1] and subject.features[0] in (features[0], None):
             name = document.name(subject.key) if subject.named else None
             return _linked(name, written, "pronoun") if name is not None else None
     return None
@@ -420,9 +406,15 @@ def resolve_sources(sources: Sequence[Path], min_confidence: float | None = None
     kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
     con = duckdb.connect()
     try:
-        cursor = con.execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM read_parquet([{listing}], union_by_name = true)"
-            f"{kept} ORDER BY doc_id, sentence_id, extraction_index")
+        for options in ("", ", union_by_name = true"):  # files of one schema are read faster
+            try:
+                cursor = con.execute(
+                    f"SELECT {', '.join(_COLUMNS)} FROM read_parquet([{listing}]{options}){kept}"
+                    f" ORDER BY doc_id, sentence_id, extraction_index")
+                break
+            except duckdb.Error:
+                if options:
+                    raise
 
         def rows() -> Iterator[dict[str, Any]]:
             while batch := cursor.fetchmany(8192):
