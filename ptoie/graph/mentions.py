@@ -25,19 +25,20 @@ A document's triples are read in order of sentence. For each subject as written:
   Butantan``; not ``Banco Central do Brasil`` for ``Brasil``), is that longer name (the shortest
   one; two different ones of that length: left as written).
 
-Gender and number of a named entity come from the articles and contractions the document writes
-before it (``O Botafogo``, ``da Embraer``), or, for a name of two or more words without one, from
-its first word (``Ana``, ``Maria`` feminine; ``Francisco``, ``João`` masculine: the Portuguese
-endings ``-a`` and ``-o``/``-ão``); otherwise unknown, which agrees with anything. How often the
-rules are right is measured on the annotated documents of ``tests/fixtures/mentions/``
-(docs/graph.md).
+A named entity's gender and number come from the articles and contractions written before it
+(``O Botafogo``, ``da Embraer``), or, for a name of two or more words without one, from its first
+word (``Ana`` feminine, ``Francisco``, ``João`` masculine: the endings ``-a``, ``-o``, ``-ão``);
+otherwise unknown, which agrees with anything. docs/graph.md gives how often the rules are right
+on the annotated documents of ``tests/fixtures/mentions/``.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -83,11 +84,6 @@ def _capitalised(word: str) -> bool:
     return word[:1].isupper()
 
 
-def _is_name(label: str) -> bool:
-    first = label.split(" ")[0]
-    return _capitalised(first) and first.casefold() not in PRONOUNS
-
-
 def _person_gender(label: str) -> str | None:
     words = label.split(" ")
     if len(words) < 2 or not all(_capitalised(w) or w in _CONNECTORS - {"e"} for w in words):
@@ -113,6 +109,24 @@ class _Name:
         return (_person_gender(self.entity.label) if not self.genders else None), self.number
 
 
+@lru_cache(maxsize=1 << 16)
+def _read(surface: str, second: bool) -> tuple[canonical.Entity | canonical.Value,
+                                               tuple[str, canonical.Entity] | None, bool,
+                                               tuple[str, str] | None]:
+    """An argument's term, the noun and name it is written as (``ministra Marina Silva``),
+    whether it is a name, and the gender and number of the article written before the name."""
+    term = canonical.argument(surface) if second else canonical.subject(surface)
+    if not isinstance(term, canonical.Entity):
+        return term, None, False, None
+    apposed = apposed_name(term.label)
+    noun_name = (apposed[0], canonical.Entity(canonical.fold(apposed[1]), apposed[1])
+                 ) if apposed else None
+    first = term.label.split(" ")[0]
+    opening, *rest = canonical.tidy(surface).casefold().split(" ")
+    features = _DETERMINERS.get(opening) if rest[:1] == [first.casefold()] else None
+    return term, noun_name, _capitalised(first) and first.casefold() not in PRONOUNS, features
+
+
 class _Document:
     """The named entities of one document's triples and sentences (keys of its short names
     mapped to their longer names)."""
@@ -122,7 +136,10 @@ class _Document:
         for r in rows:
             for surface, second in ((r["arg1"], False), (r["arg2"], True)):
                 self._add(surface, second, r["sentence_id"])
-        self.alias = {key: long for key in self.names if (long := self._longer(key))}
+        by_last: dict[str, list[_Name]] = {}
+        for name in self.names.values():
+            by_last.setdefault(name.entity.label.rsplit(" ", 1)[-1], []).append(name)
+        self.alias = {key: long for key in self.names if (long := self._longer(key, by_last))}
         for r in rows:
             self._predication(r)
         for sentence in dict.fromkeys(r["sentence"] for r in rows):
@@ -131,36 +148,29 @@ class _Document:
                     known.nouns.add(noun)
 
     def _add(self, surface: str, second: bool, sentence_id: int) -> None:
-        term = canonical.argument(surface) if second else canonical.subject(surface)
-        if not isinstance(term, canonical.Entity):
-            return
-        apposed = apposed_name(term.label)
+        term, apposed, named, features = _read(surface, second)
         if apposed is not None:
-            noun, named = apposed
-            self._name(canonical.Entity(canonical.fold(named), named), sentence_id).nouns.add(noun)
-        if not _is_name(term.label):
-            return
-        name = self._name(term, sentence_id)
-        name.nouns.update(w.casefold() for w in term.label.split(" "))
-        words = canonical.tidy(surface).split(" ")
-        if words[0].casefold() in _DETERMINERS and words[1:2] == term.label.split(" ")[:1]:
-            gender, number = _DETERMINERS[words[0].casefold()]
-            name.genders.add(gender)
-            name.number = number
+            self._name(apposed[1], sentence_id).nouns.add(apposed[0])
+        if named:
+            name = self._name(term, sentence_id)  # type: ignore[arg-type]
+            name.nouns.update(w.casefold() for w in term.label.split(" "))  # type: ignore[union-attr]
+            if features is not None:
+                name.genders.add(features[0])
+                name.number = features[1]
 
     def _name(self, entity: canonical.Entity, sentence_id: int) -> _Name:
         name = self.names.setdefault(entity.key, _Name(entity, first=sentence_id))
         name.first = min(name.first, sentence_id)
         return name
 
-    def _longer(self, key: str) -> str | None:
+    def _longer(self, key: str, by_last: dict[str, list[_Name]]) -> str | None:
         """The key of the shortest longer name, named first, that ``key``'s name ends (see the
-        module doc)."""
+        module doc); ``by_last``: the names by their last word."""
         short = self.names[key]
         words = short.entity.label.split(" ")
         found: list[list[str]] = []
-        for other, name in self.names.items():
-            long = name.entity.label.split(" ")
+        for name in by_last[words[-1]]:
+            other, long = name.entity.key, name.entity.label.split(" ")
             if (other != key and len(long) > len(words) and long[-len(words):] == words
                     and name.first < short.first
                     and all(_capitalised(w) for w in long[:-len(words)])):
@@ -245,7 +255,8 @@ def _name_before(tokens: list[str], stop: int) -> str | None:
 
 
 # -- the rules ------------------------------------------------------------------------------------
-def _description(surface: str) -> tuple[tuple[str, str], list[str]] | None:
+@lru_cache(maxsize=1 << 16)
+def _description(surface: str) -> tuple[tuple[str, str], tuple[str, ...]] | None:
     """Gender/number and words of a bare definite description (``O clube carioca``)."""
     words = canonical.tidy(surface).split(" ")
     if len(words) < 2 or len(words) > 4 or words[0].casefold() not in _DEFINITE:
@@ -253,7 +264,7 @@ def _description(surface: str) -> tuple[tuple[str, str], list[str]] | None:
     rest = words[1:]
     if not all(_is_noun(w) for w in rest):
         return None
-    return _DETERMINERS[words[0].casefold()], rest
+    return _DETERMINERS[words[0].casefold()], tuple(rest)
 
 
 @dataclass(slots=True)
@@ -335,7 +346,7 @@ def _pronoun(features: tuple[str, str], sentence_id: int, written: canonical.Ent
     return None
 
 
-def _described(r: Mapping[str, Any], description: tuple[tuple[str, str], list[str]],
+def _described(r: Mapping[str, Any], description: tuple[tuple[str, str], tuple[str, ...]],
                written: canonical.Entity, document: _Document, subjects: list[_Subject],
                fallback: DescriptionFallback) -> Mention | None:
     features, words = description
@@ -381,20 +392,9 @@ def resolve_rows(rows: Iterable[Mapping[str, Any]]) -> dict[Key, Mention]:
     """The mentions of triple records ordered by ``doc_id`` (any order within a document), by
     ``(doc_id, sentence_id, extraction_index)``."""
     found: dict[Key, Mention] = {}
-    document: list[Mapping[str, Any]] = []
-
-    def flush() -> None:
-        if document:
-            doc_id = document[0]["doc_id"]
-            for (sentence_id, index), mention in resolve_document(document).items():
-                found[(doc_id, sentence_id, index)] = mention
-            document.clear()
-
-    for r in rows:
-        if document and r["doc_id"] != document[0]["doc_id"]:
-            flush()
-        document.append(r)
-    flush()
+    for doc_id, document in itertools.groupby(rows, key=lambda r: r["doc_id"]):
+        for (sentence_id, index), mention in resolve_document(list(document)).items():
+            found[(doc_id, sentence_id, index)] = mention
     return found
 
 
@@ -415,11 +415,8 @@ def resolve_sources(sources: Sequence[Path], min_confidence: float | None = None
             except duckdb.Error:
                 if options:
                     raise
-
-        def rows() -> Iterator[dict[str, Any]]:
-            while batch := cursor.fetchmany(8192):
-                yield from (dict(zip(_COLUMNS, row)) for row in batch)
-        return resolve_rows(rows())
+        return resolve_rows(dict(zip(_COLUMNS, row)) for batch in
+                            iter(lambda: cursor.fetchmany(8192), []) for row in batch)
     finally:
         con.close()
 

@@ -103,13 +103,11 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     """Write the interactive picture of the largest connected parts of the triples in
     ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
     (atomically: a complete page or none); with ``min_confidence``, only the triples whose
-    confidence is known and at least that. See the module doc for what is drawn. A subject
-    written as a pronoun, a description or a short name is drawn as the entity it refers to
-    (``mentions``, or :func:`ptoie.graph.mentions.resolve_sources` when ``resolve_mentions``).
+    confidence is known and at least that; ``mentions`` (else, if ``resolve_mentions``, those of
+    :func:`~ptoie.graph.mentions.resolve_sources`) linked. The module doc says what is drawn.
 
-    Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no triples
-    (no Parquet shard, or shards without rows) or the files are not tables of triples.
-    """
+    Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no
+    triples (no Parquet shard, or shards without rows) or the files are not tables of triples."""
     for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges),
                         ("triples_per_node", triples_per_node)):
         if value < 1:
@@ -117,9 +115,8 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     html_path = Path(html_path)
     con = duckdb_triples(parquet, min_confidence=min_confidence)
     try:
-        if mentions is None and resolve_mentions:
-            mentions = resolve_sources(parquet_files(parquet), min_confidence)
-        substitute_subjects(con, mentions or {})
+        substitute_subjects(con, mentions if mentions is not None else resolve_sources(
+            parquet_files(parquet), min_confidence) if resolve_mentions else {})
         install_sql_functions(con)
         nodes, edges, details, totals = _select(con, max_nodes, max_edges, triples_per_node)
     except duckdb.Error as exc:
