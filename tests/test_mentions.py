@@ -10,6 +10,7 @@ from pathlib import Path
 import networkx as nx
 import pyarrow.parquet as pq
 import pytest
+from rdflib import Graph, URIRef
 
 from bench.mentions import load, score
 from ptoie.cli.main import main as ptoie_main
@@ -126,6 +127,20 @@ def test_sparql_finds_a_pronoun_fact_under_the_named_entity(tmp_path, capsys, re
     assert ("https://w3id.org/ptoie/entity/ele" in graph) is not resolve
     assert ('"id": "ele"' in (tmp_path / "kg.html").read_text(encoding="utf-8")) is not resolve
     assert pq.read_table(shard).column("arg1").to_pylist() == ["José Saramago", "Ele"]
+
+
+def test_ptoie_kg_keeps_subjects_as_written_on_request(tmp_path):
+    from ptoie.cli.kg import main as kg_main
+
+    records = [Triple(*t, 0.9).to_record(doc_id="saramago", sentence_id=s, sentence=text,
+                                         extraction_index=i, model_id="m.gguf")
+               for s, (text, triples) in enumerate(SARAMAGO) for i, t in enumerate(triples)]
+    shard = write_parquet_shard(records_table(records), tmp_path / "kg.parquet", "part-0.parquet")
+    for flags, ele in (([], False), (["--no-resolve-mentions"], True)):
+        out = tmp_path / f"kg{len(flags)}.ttl"
+        assert kg_main([str(shard), "--out", str(out), "--no-store", "--no-view", *flags]) == 0
+        nodes = set(Graph().parse(out, format="turtle").all_nodes())
+        assert (URIRef("https://w3id.org/ptoie/entity/ele") in nodes) is ele
 
 
 def test_news_corpus_largest_component_is_three_times_the_surface_forms(tmp_path):
