@@ -183,13 +183,13 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
     ``rdf:subject/predicate/object``, the parts as written (``ptoie:subjectText``,
     ``predicateText``, ``objectText``), a literal's ``ptoie:unit``, a time split off an argument
     (``ptoie:time``), a place split off the second (``ptoie:place``, an entity), the sentence,
-    sentence id, extraction index, document, confidence (when known) and model. Entities and relations are typed and given each surface form as a
-    ``skos:altLabel`` once per table (their ``rdfs:label``, the most frequent form of the whole
-    graph, comes from :func:`label_triples`); documents (with their URL and title when the input
-    was a web page) and models are typed and labelled. An RDF store or parser merges the repeats
-    of other tables (an RDF graph is a set). A subject in ``mentions``
-    (:func:`ptoie.graph.mentions.resolve_sources`) is the entity it refers to, and its statement
-    says by which rule (``ptoie:resolvedBy``).
+    sentence id, extraction index, document, confidence (when known) and model. Entities and
+    relations are typed and given each surface form as a ``skos:altLabel`` once per table (their
+    ``rdfs:label``, the most frequent form of the whole graph, comes from :func:`label_triples`);
+    documents (with their URL and title when the input was a web page) and models are typed and
+    labelled. An RDF store or parser merges the repeats of other tables (an RDF graph is a set).
+    A subject in ``mentions`` (:func:`ptoie.graph.mentions.resolve_sources`) is the entity it
+    refers to, and its statement says by which rule (``ptoie:resolvedBy``).
     """
     v = vocabulary
     cls, prop = v.classes, v.properties
