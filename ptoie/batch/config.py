@@ -74,6 +74,10 @@ class BatchConfig:
     min_confidence: float | None = None
     """RDF, store, NetworkX outputs and picture hold only the triples whose confidence is known and
     at least this; the Parquet dataset keeps every triple. None: all."""
+    resolve_mentions: bool = True
+    """The graph links a subject written as a pronoun, a definite description or a short name to
+    the entity of its document that it refers to (``ptoie.graph.mentions``, docs/graph.md); the
+    Parquet dataset keeps the text as written either way."""
     errors: Path | None = None
     """Errors JSONL of this run; default ``<out stem>.errors.jsonl``."""
     overwrite: bool = False
@@ -142,7 +146,8 @@ class BatchConfig:
         return GraphOutputs.beside(self.out, store=self.store, graphml=self.graphml,
                                    node_link=self.node_link, view=self.view,
                                    max_graph_triples=self.max_graph_triples,
-                                   min_confidence=self.min_confidence)
+                                   min_confidence=self.min_confidence,
+                                   resolve_mentions=self.resolve_mentions)
 
     @property
     def errors_path(self) -> Path:

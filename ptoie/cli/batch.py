@@ -93,6 +93,10 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-confidence", type=confidence, metavar="C",
                        help="RDF, store, GraphML/JSON and picture hold only triples with confidence "
                             ">= C (0..1); the Parquet dataset keeps all (default: all; see README)")
+    group.add_argument("--no-resolve-mentions", dest="resolve_mentions", action="store_false",
+                       help="keep every subject as written in the graph: do not link 'Ele', "
+                            "'O escritor', 'Saramago' to the entity of their document they refer "
+                            "to (docs/graph.md)")
     group.add_argument("--errors", type=Path, metavar="FILE",
                        help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
     group.add_argument("--overwrite", action="store_true",

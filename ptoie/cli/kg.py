@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-confidence", type=confidence, metavar="C",
                         help="keep only triples with confidence >= C (0..1) in every output; the "
                              "Parquet input is not changed (default: all)")
+    parser.add_argument("--no-resolve-mentions", dest="resolve_mentions", action="store_false",
+                        help="keep every subject as written: do not link 'Ele', 'O escritor', "
+                             "'Saramago' to the entity of their document they refer to "
+                             "(docs/graph.md)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="folder for the RDF fragments and output stamps, reused by reruns "
                              "(default: <out stem>.kgcache/)")
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides = {name: getattr(args, name) for name in ("graphml", "node_link", "store", "view")}
     outputs = GraphOutputs.beside(args.out, max_graph_triples=args.max_graph_triples,
-                                  min_confidence=args.min_confidence, **overrides)
+                                  min_confidence=args.min_confidence,
+                                  resolve_mentions=args.resolve_mentions, **overrides)
     outputs = replace(outputs, **{name: None for name in overrides if getattr(args, "no_" + name)})
     cache = args.cache or args.out.with_name(args.out.stem + ".kgcache")
     try:

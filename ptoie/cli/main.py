@@ -176,7 +176,8 @@ def _view(args: argparse.Namespace) -> int:
         paths = kg_paths(args.kg)
         html = args.out or paths.html
         view = write_graph_view(paths.parquet, html, max_nodes=args.max_nodes,
-                                min_confidence=args.min_confidence)
+                                min_confidence=args.min_confidence,
+                                resolve_mentions=args.resolve_mentions)
     except ValueError as exc:  # QueryError included
         return fail("ptoie view", str(exc))
     except OSError as exc:
@@ -278,6 +279,9 @@ def _add_view(sub: argparse._SubParsersAction) -> None:
                     help="entities drawn, the largest connected parts first (default: %(default)s)")
     vw.add_argument("--min-confidence", type=confidence, metavar="C",
                     help="draw only triples with confidence >= C (0..1) (default: all)")
+    vw.add_argument("--no-resolve-mentions", dest="resolve_mentions", action="store_false",
+                    help="draw every subject as written ('Ele', 'O escritor'), not as the entity "
+                         "of its document it refers to")
     vw.set_defaults(func=_view)
 
 

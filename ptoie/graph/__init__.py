@@ -1,6 +1,7 @@
 """Graph: Parquet triples -> canonical entities and relations -> RDF, store, NetworkX, picture; queries.
 
 * ``canonical``    entity and relation keys, typed literals (numbers, money, dates)
+* ``mentions``     ``Ele``, ``O escritor``, ``Saramago`` linked to the entity of their document
 * ``sources``      the Parquet files of triples, read as tables of the triple schema
 * ``rdf``          the vocabulary and its IRIs, RDF statements, their serialisation
 * ``labels``       the preferred label of each entity and relation (DuckDB)

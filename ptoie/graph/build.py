@@ -18,27 +18,34 @@ written only up to ``max_graph_triples``:
   ``max_graph_triples`` triples; above that the caller gets the reason (the Parquet dataset is the
   edge list; ``ptoie sql`` queries it), and a stale file is removed.
 * **The picture** (:mod:`ptoie.graph.view`) is drawn by DuckDB from the Parquet sources.
+* **Mentions** (:mod:`ptoie.graph.mentions`): a subject written as a pronoun, a description or a
+  short name is the entity of its document it refers to in every output; they are resolved once
+  per call, and only when an output or fragment is to be written.
 * An output whose sources did not change since it was written is not rewritten.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import queue
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import duckdb
 
 from ptoie.files import atomic_path
 from ptoie.graph.fragments import (Fragment, labels_fragment, plan_fragments,
                                    remove_stale_fragments, write_fragment)
 from ptoie.graph.labels import entity_labels
+from ptoie.graph.mentions import Key as MentionKey, Mention, resolve_sources
 from ptoie.graph.networkx_io import networkx_graph, write_graphml, write_node_link
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, rdf_format
-from ptoie.graph.sources import TripleReader, confident_rows, read_triples
+from ptoie.graph.sources import GraphInputError, TripleReader, confident_rows, read_triples
 from ptoie.graph.store import count_extractions, sync_store
 from ptoie.graph.view import write_graph_view
 
@@ -65,6 +72,10 @@ class GraphOutputs:
     min_confidence: float | None = None
     """Only triples whose confidence is known and at least this go into the outputs (the Parquet
     sources keep every triple); None: all triples."""
+    resolve_mentions: bool = True
+    """Link a subject written as a pronoun, a definite description or a short name to the entity
+    of its document that it refers to (:mod:`ptoie.graph.mentions`; docs/graph.md gives how often
+    the rules are right); False: every subject is the entity of its text as written."""
 
     @classmethod
     def beside(cls, rdf: Path, **overrides: object) -> GraphOutputs:
@@ -110,10 +121,14 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     vocabulary = vocabulary or RdfVocabulary()
     fmt = rdf_format(outputs.rdf)
     cache.mkdir(parents=True, exist_ok=True)
-    build = _Build(sources, outputs, cache, vocabulary, fmt, _Stamps(cache / _STAMPS))
-    plan = plan_fragments(sources, cache, fmt, outputs.min_confidence)
+    build = _Build(sources, outputs, cache, vocabulary, fmt, _Stamps(cache / _STAMPS),
+                   functools.cache(lambda: _resolve_mentions(sources, outputs.min_confidence)
+                                   if outputs.resolve_mentions else None))
+    plan = plan_fragments(sources, cache, fmt, outputs.min_confidence, outputs.resolve_mentions)
     cached = all(f.path.exists() and _counts(build.stamps.rows.get(f.path.name)) for f in plan)
     build.stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
+    if not cached or build.view_stale():
+        build.mentions()  # once, before the threads that share them start
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ptoie-graph") as pool:
         ready: queue.Queue[Fragment | None] = queue.Queue()
         background = _start_background(pool, build, plan, ready)
@@ -146,11 +161,33 @@ class _Build:
     vocabulary: RdfVocabulary
     fmt: RdfFormatName
     stamps: _Stamps
+    mentions: Callable[[], Mapping[MentionKey, Mention] | None]
+    """The mentions of the sources (:func:`_resolve_mentions`, computed once); None when they
+    are not resolved."""
     report: GraphReport = field(default_factory=GraphReport)
 
     @property
     def threshold(self) -> float | None:
         return self.outputs.min_confidence
+
+    def view_stale(self) -> bool:
+        """The picture is wanted and was not drawn from these sources (known after
+        :meth:`_Stamps.use`)."""
+        view = self.outputs.view
+        return view is not None and not self.stamps.fresh("view", view)
+
+
+def _resolve_mentions(sources: Sequence[Path], min_confidence: float | None
+                      ) -> dict[MentionKey, Mention]:
+    """:func:`ptoie.graph.mentions.resolve_sources`; a source that is no table of triples raises
+    :class:`GraphInputError` naming it."""
+    try:
+        return resolve_sources(sources, min_confidence)
+    except duckdb.Error as exc:
+        for path in sources:
+            read_triples(path)  # names the file and the column
+        raise GraphInputError(f"{sources[0]}: cannot read the triples to resolve mentions "
+                              f"({' '.join(str(exc).split())})") from None
 
 
 def _start_background(pool: ThreadPoolExecutor, build: _Build, plan: list[Fragment],
@@ -162,9 +199,10 @@ def _start_background(pool: ThreadPoolExecutor, build: _Build, plan: list[Fragme
     if outputs.store is not None:
         tasks["store"] = pool.submit(sync_store, outputs.store, plan, build.fmt,
                                      build.vocabulary, ready=ready.get)
-    if outputs.view is not None and not build.stamps.fresh("view", outputs.view):
+    if build.view_stale():
         tasks["view"] = pool.submit(write_graph_view, list(build.sources), outputs.view,
-                                    min_confidence=build.threshold)
+                                    min_confidence=build.threshold, resolve_mentions=False,
+                                    mentions=build.mentions())
     return tasks
 
 
@@ -178,14 +216,16 @@ def _write_fragments(build: _Build, plan: list[Fragment], ready: queue.Queue[Fra
     for fragment in plan:
         counts = _counts(rows.get(fragment.path.name)) if fragment.path.exists() else None
         if counts is None:
-            counts = write_fragment(fragment, build.fmt, build.vocabulary, reader, build.threshold)
+            counts = write_fragment(fragment, build.fmt, build.vocabulary, reader, build.threshold,
+                                    build.mentions())
         rows[fragment.path.name] = list(counts)
         report.triples += counts[0]
         report.rows += counts[1]
         ready.put(fragment)
     # after the fragments: their sources are known to be tables of triples by now
     labels = labels_fragment(build.sources, build.cache, build.fmt, build.vocabulary,
-                             build.threshold, reuse=build.stamps.labels if reuse_labels else None)
+                             build.threshold, build.mentions,
+                             reuse=build.stamps.labels if reuse_labels else None)
     ready.put(labels)
     return labels
 
@@ -231,9 +271,11 @@ def _write_networkx(build: _Build) -> None:
                 f"(`ptoie sql`), or raise the limit")
         return
     stale = {name: path for name, path in wanted.items() if not build.stamps.fresh(name, path)}
+    found = build.mentions() if stale else None
     graph = networkx_graph((confident_rows(read_triples(path), build.threshold)
                             for path in build.sources), build.vocabulary,
-                           entity_labels(build.sources, build.threshold)) if stale else None
+                           entity_labels(build.sources, build.threshold, found),
+                           found) if stale else None
     for name, path in wanted.items():
         if name in stale:
             (write_graphml if name == "graphml" else write_node_link)(graph, path)

@@ -2,18 +2,19 @@
 
 The parser keeps every part of a triple as the sentence writes it (``O Brasil``, ``do Brasil``,
 ``no terceiro trimestre de 2024``, ``nasceu em``); the evaluation scores those strings. The graph
-stage (:mod:`ptoie.graph.sinks`, :mod:`ptoie.graph.build`, :mod:`ptoie.graph.view`) turns them into terms with the
-functions here, so that one thing said in two ways is one node:
+stage (:mod:`ptoie.graph.rdf`, :mod:`ptoie.graph.labels`, :mod:`ptoie.graph.view`) turns them into
+terms with the functions here, so that one thing said in two ways is one node:
 
 * :func:`subject` / :func:`argument`: an argument becomes an :class:`Entity` whose ``key`` (the
   entity IRI's last segment) is the surface form without its leading article or (contracted)
   preposition, case- and diacritic-folded (``O Brasil``, ``do Brasil``, ``brasil`` -> ``brasil``);
   its ``label`` is that surface form with case and accents kept (``Brasil``). A trailing time
   expression is split off (``Pequim em abril de 2023`` -> ``Pequim`` with the time
-  ``2023-04``). A second argument that is a number, a percentage, an amount of money or a date is
-  a :class:`Value`: a typed literal (``xsd:decimal``, ``xsd:date``, ``xsd:gYearMonth``,
-  ``xsd:gYear``) or, for a time expression no parser reads (``terceiro trimestre de 2024``), a
-  plain literal, never an entity node.
+  ``2023-04``), and so is the place of a second argument written as two names joined by ``em``
+  (``Lula em Brasília`` -> ``Lula`` with the place ``Brasília``). A second argument that is a
+  number, a percentage, an amount of money or a date is a :class:`Value`: a typed literal
+  (``xsd:decimal``, ``xsd:date``, ``xsd:gYearMonth``, ``xsd:gYear``) or, for a time expression no
+  parser reads (``terceiro trimestre de 2024``), a plain literal, never an entity node.
 * :func:`relation`: the relation key is the phrase lemmatised word by word with ``simplemma``
   (``nasceu em``, ``nasce em`` -> ``nascer_em``); the preposition removed from the second
   argument moves to the relation (``fica | na Guiana Francesa`` -> ``fica em | Guiana Francesa``).
@@ -72,7 +73,8 @@ def fold(text: str) -> str:
     return _SPACES.sub("_", bare) or "_"
 
 
-def _tidy(text: str) -> str:
+def tidy(text: str) -> str:
+    """``text`` in NFC, whitespace runs as one space, surrounding punctuation stripped."""
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip(_PUNCTUATION)
 
 
@@ -81,7 +83,7 @@ def strip_determiners(text: str) -> tuple[str | None, str]:
     ``na`` -> ``em``) and a leading article removed (``da Europa`` -> ``('de', 'Europa')``,
     ``para a Europa`` -> ``('para', 'Europa')``, ``A Embraer`` -> ``(None, 'Embraer')``). A text
     that is nothing but such words is returned whole."""
-    words = _tidy(text).split(" ")
+    words = tidy(text).split(" ")
     preposition, start = None, 0
     first = words[0].casefold() if words else ""
     if first in CONTRACTIONS:
@@ -234,6 +236,9 @@ class Entity:
     label: str
     preposition: str | None = None
     time: Value | None = None
+    place: Entity | None = None
+    """A place split off a second argument (``Lula em Brasília`` -> ``Lula``, place
+    ``Brasília``)."""
 
 
 _TRAILING_TIME = re.compile(r"\s+(?:em|no|na|desde|até|durante|de|a partir de)\s+", re.I)
@@ -252,6 +257,27 @@ def _split_time(text: str) -> tuple[str, Value | None]:
     return text, None
 
 
+_PLACE = re.compile(r"\s+(?:em|no|na|nos|nas)\s+")
+NAME_CONNECTORS = frozenset("de da do dos das e".split())
+"""Lower-case words inside a name (``Ministério da Saúde``, ``Bósnia e Herzegovina``)."""
+
+
+def _is_proper(text: str) -> bool:
+    words = text.split(" ")  # capitalised words, connectors between them
+    return words[0][:1].isupper() and words[-1][:1].isupper() and all(
+        word[:1].isupper() or word in NAME_CONNECTORS for word in words)
+
+
+def _split_place(text: str) -> tuple[str, Entity | None]:
+    """``Lula em Brasília`` -> ``('Lula', Brasília)``: a name, ``em`` (``no``, ``na``, ``nos``,
+    ``nas``) and a name (names join their words with ``de``, not ``em``); else ``(text, None)``."""
+    for match in _PLACE.finditer(text):
+        head, tail = text[:match.start()], text[match.end():]
+        if _is_proper(head) and _is_proper(tail):
+            return head, Entity(fold(tail), tail)
+    return text, None
+
+
 @lru_cache(maxsize=_CACHE)
 def subject(surface: str) -> Entity:
     """The first argument of a triple as an entity (a subject is never a literal)."""
@@ -263,7 +289,8 @@ def subject(surface: str) -> Entity:
 @lru_cache(maxsize=_CACHE)
 def argument(surface: str) -> Entity | Value:
     """The second argument of a triple: a :class:`Value` for a time expression, a number, a
-    percentage or an amount of money, else an :class:`Entity`."""
+    percentage or an amount of money, else an :class:`Entity` (with the place split off a name
+    written with it: :func:`_split_place`)."""
     preposition, rest = strip_determiners(surface)
     for read in (time_value, number_value):
         value = read(rest)
@@ -276,7 +303,8 @@ def argument(surface: str) -> Entity | Value:
     noun, rest = _relational_noun(rest)
     if noun is not None:
         preposition = f"{preposition} {noun}" if preposition else noun
-    return Entity(fold(rest), rest, preposition, time)
+    rest, place = _split_place(rest)
+    return Entity(fold(rest), rest, preposition, time, place)
 
 
 def _relational_noun(text: str) -> tuple[str | None, str]:
@@ -347,7 +375,7 @@ def relation(surface: str, preposition: str | None = None) -> tuple[str, str]:
     The key is the lemmas without articles: ``('nasceu em', None)`` and ``('nasce', 'em')`` ->
     ``nascer_em``, ``('é a capital de', None)`` and ``('é', 'capital de')`` -> ``ser_capital_de``;
     the label is the phrase as written with the moved words (``nasce em``)."""
-    label = _tidy(surface) or surface
+    label = tidy(surface) or surface
     words = label.split(" ")
     if preposition is not None:
         moved = preposition.split(" ")
@@ -363,34 +391,16 @@ def relation_of(rel: str, arg2: str) -> tuple[str, str]:
 
 
 # -- the same functions in DuckDB -----------------------------------------------------------------
-def _object_key(surface: str | None) -> str | None:
-    return None if surface is None else entity_key(surface, second=True)
-
-
-def _object_label(surface: str | None) -> str | None:
-    return None if surface is None else entity_label(surface, second=True)
-
-
-def _object_preposition(surface: str | None) -> str | None:
-    return None if surface is None else argument(surface).preposition
-
-
-def _relation_key(rel: str | None, preposition: str | None) -> str | None:
-    return None if rel is None else relation(rel, preposition)[0]
-
-
-def _relation_label(rel: str | None, preposition: str | None) -> str | None:
-    return None if rel is None else relation(rel, preposition)[1]
-
-
 SQL_FUNCTIONS = {
     "ptoie_subject_key": (lambda s: None if s is None else subject(s).key, 1),
     "ptoie_subject_label": (lambda s: None if s is None else subject(s).label, 1),
-    "ptoie_object_key": (_object_key, 1),
-    "ptoie_object_label": (_object_label, 1),
-    "ptoie_object_preposition": (_object_preposition, 1),
-    "ptoie_relation_key": (_relation_key, 2),
-    "ptoie_relation_label": (_relation_label, 2),
+    "ptoie_object_key": (lambda s: None if s is None else entity_key(s, second=True), 1),
+    "ptoie_object_label": (lambda s: None if s is None else entity_label(s, second=True), 1),
+    "ptoie_object_preposition": (lambda s: None if s is None else argument(s).preposition, 1),
+    "ptoie_place_label": (lambda s: getattr(getattr(argument(s), "place", None), "label", None)
+                          if s is not None else None, 1),
+    "ptoie_relation_key": (lambda r, p: None if r is None else relation(r, p)[0], 2),
+    "ptoie_relation_label": (lambda r, p: None if r is None else relation(r, p)[1], 2),
 }
 """DuckDB scalar functions (VARCHAR -> VARCHAR): an object's key is NULL for a literal."""
 
@@ -413,11 +423,13 @@ def preferred_labels(con, table: str = "triples") -> tuple[str, str]:
             SELECT arg1 AS s, false AS second, count(*) AS n FROM {table} GROUP BY arg1
             UNION ALL
             SELECT arg2 AS s, true AS second, count(*) AS n FROM {table} GROUP BY arg2),
+        places AS (  -- a place split off a second argument, keyed as a subject
+            SELECT ptoie_place_label(s) AS s, false AS second, n FROM forms WHERE second),
         keyed AS (
             SELECT CASE WHEN second THEN ptoie_object_key(s) ELSE ptoie_subject_key(s) END AS key,
                    CASE WHEN second THEN ptoie_object_label(s) ELSE ptoie_subject_label(s) END
                        AS label, n
-            FROM forms),
+            FROM (SELECT * FROM forms UNION ALL SELECT * FROM places WHERE s IS NOT NULL)),
         labels AS (SELECT key, label, sum(n) AS n FROM keyed WHERE key IS NOT NULL GROUP BY ALL)
         SELECT key, first(label ORDER BY n DESC, label) AS label, sum(n)::BIGINT AS n
         FROM labels GROUP BY key ORDER BY key"""

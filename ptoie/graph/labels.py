@@ -9,22 +9,26 @@ reach Python.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
 import duckdb
 
 from ptoie.graph.canonical import install_sql_functions, preferred_labels
+from ptoie.graph.mentions import Key as MentionKey, Mention, substitute_subjects
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples
 
 _FETCH_ROWS = 8192
 
 
-def label_connection(sources: Sequence[Path], min_confidence: float | None
+def label_connection(sources: Sequence[Path], min_confidence: float | None,
+                     mentions: Mapping[MentionKey, Mention] | None = None
                      ) -> duckdb.DuckDBPyConnection:
     """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
-    ``min_confidence``) over ``sources`` and the canonical functions installed. The files are
+    ``min_confidence``; a subject in ``mentions`` as the label of the entity it refers to:
+    :func:`ptoie.graph.mentions.substitute_subjects`) over ``sources`` and the canonical
+    functions installed. The files are
     read by name (a job's shards share one schema); files of different schemas, which only
     ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
@@ -33,9 +37,11 @@ def label_connection(sources: Sequence[Path], min_confidence: float | None
     install_sql_functions(con)
     for options in ("", ", union_by_name = true"):
         try:
-            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT arg1, rel, arg2 FROM "
+            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT doc_id, sentence_id, "
+                        f"extraction_index, arg1, rel, arg2 FROM "
                         f"read_parquet([{listing}]{options}){kept}")
             con.execute("SELECT count(*) FROM triples").fetchall()
+            substitute_subjects(con, mentions or {})
             return con
         except duckdb.Error:
             if options:
@@ -44,10 +50,12 @@ def label_connection(sources: Sequence[Path], min_confidence: float | None
     raise AssertionError("unreachable")
 
 
-def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) -> dict[str, str]:
+def entity_labels(sources: Sequence[Path], min_confidence: float | None = None,
+                  mentions: Mapping[MentionKey, Mention] | None = None) -> dict[str, str]:
     """The label of each entity key: its most frequent surface form in ``sources`` (in memory:
-    for the NetworkX outputs, which are bounded by ``max_graph_triples``)."""
-    con = label_connection(sources, min_confidence)
+    for the NetworkX outputs, which are bounded by ``max_graph_triples``); ``mentions``: the
+    subjects resolved (:func:`label_connection`)."""
+    con = label_connection(sources, min_confidence, mentions)
     try:
         entities, _ = preferred_labels(con)
         return {key: label for key, label, _n in con.execute(entities).fetchall()}
@@ -56,11 +64,13 @@ def entity_labels(sources: Sequence[Path], min_confidence: float | None = None) 
 
 
 def write_labels(sources: Sequence[Path], output: IO[bytes], fmt: RdfFormatName,
-                 vocabulary: RdfVocabulary, min_confidence: float | None) -> str:
+                 vocabulary: RdfVocabulary, min_confidence: float | None,
+                 mentions: Mapping[MentionKey, Mention] | None = None) -> str:
     """Serialise the ``rdfs:label`` of every entity and relation of ``sources``
-    (:func:`ptoie.graph.rdf.label_triples`) to ``output``, rows streamed from DuckDB; returns
-    the hex digest of the labels written (what names their fragment)."""
-    con = label_connection(sources, min_confidence)
+    (:func:`ptoie.graph.rdf.label_triples`; ``mentions``: the subjects resolved) to ``output``,
+    rows streamed from DuckDB; returns the hex digest of the labels written (what names their
+    fragment)."""
+    con = label_connection(sources, min_confidence, mentions)
     digest = hashlib.sha256()
     try:
         for index, query in enumerate(preferred_labels(con)):

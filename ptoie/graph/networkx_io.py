@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from ptoie.files import atomic_path
 from ptoie.graph import canonical
+from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.rdf import RdfVocabulary, split_times
 
 _GRAPH_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1", "rel", "arg2",
@@ -23,14 +24,18 @@ _GRAPH_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1
 
 
 def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None = None,
-                   labels: Mapping[str, str] | None = None) -> nx.MultiDiGraph:
+                   labels: Mapping[str, str] | None = None,
+                   mentions: Mapping[MentionKey, Mention] | None = None) -> nx.MultiDiGraph:
     """A node per entity IRI (``kind`` ``entity``; ``label``: ``labels[key]`` when given, the
     most frequent surface form, else the first one seen) and a node per literal object (``kind``
     ``literal``, keyed ``<statement IRI>#object``, with ``label``, ``datatype`` and ``unit`` when
     known: a leaf of its statement, never shared, so a number is never a hub); an edge per record
     keyed by its statement IRI, with ``rel`` (as written), ``relation`` (IRI),
     ``relation_label``, ``confidence`` (absent when unknown), ``time`` (when split off an
-    argument), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``."""
+    argument), ``doc_id``, ``sentence_id``, ``extraction_index``, ``sentence``, ``model_id``,
+    ``resolved_by`` (the rule, for a subject in ``mentions``: see
+    :func:`ptoie.graph.rdf.rdf_triples`), ``place`` (the IRI of a place split off the second
+    argument)."""
     v = vocabulary or RdfVocabulary()
     labels = labels or {}
     graph = nx.MultiDiGraph()
@@ -45,6 +50,9 @@ def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None 
         for batch in table.select(_GRAPH_COLUMNS).to_batches(max_chunksize=4096):
             for r in batch.to_pylist():
                 first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+                mention = mentions.get((r["doc_id"], r["sentence_id"], r["extraction_index"])
+                                       ) if mentions else None
+                first = mention.entity if mention is not None else first
                 relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
                 key = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"]).value
                 subject = add_entity(first)
@@ -54,6 +62,10 @@ def networkx_graph(tables: Iterable[pa.Table], vocabulary: RdfVocabulary | None 
                     obj = key + "#object"
                     graph.add_node(obj, **_literal_node(second))
                 edge = _edge(r, first, second, v.relation_key(relation_key).value, relation_label)
+                if mention is not None:
+                    edge["resolved_by"] = mention.rule
+                if isinstance(second, canonical.Entity) and second.place is not None:
+                    edge["place"] = v.entity_key(second.place.key).value
                 graph.add_edge(subject, obj, key=key, **edge)
     return graph
 

@@ -20,6 +20,7 @@ from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, serialize
 from pyoxigraph import Triple as RdfTriple
 
 from ptoie.graph import canonical
+from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.schema import rdf_vocabulary
 
 RdfFormatName = Literal["turtle", "nt"]
@@ -131,7 +132,8 @@ def split_times(first: canonical.Entity, second: canonical.Entity | canonical.Va
     return times
 
 
-def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[RdfTriple]:
+def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
+                mentions: Mapping[MentionKey, Mention] | None = None) -> Iterator[RdfTriple]:
     """The RDF statements of a table of records, streamed, 4,096 rows at a time.
 
     Per record: ``<ent:subject> <rel:relation> <ent:object>`` (or a literal object) with the
@@ -139,14 +141,16 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[RdfTripl
     ``<ext:doc/sentence/index>`` (``rdf:Statement``, ``ptoie:Extraction``) carrying
     ``rdf:subject/predicate/object``, the parts as written (``ptoie:subjectText``,
     ``predicateText``, ``objectText``), a literal's ``ptoie:unit``, a time split off an argument
-    (``ptoie:time``), the sentence, sentence id, extraction index, document, confidence (when
-    known) and model. Entities and relations are typed and given each surface form as a
-    ``skos:altLabel`` once per table (their ``rdfs:label``, the most frequent form of the whole
-    graph, comes from :func:`label_triples`); documents (with their URL and title when the input
-    was a web page) and models are typed and labelled. An RDF store or parser merges the repeats
-    of other tables (an RDF graph is a set).
+    (``ptoie:time``), a place split off the second (``ptoie:place``, an entity), the sentence,
+    sentence id, extraction index, document, confidence (when known) and model. Entities and
+    relations are typed and given each surface form as a ``skos:altLabel`` once per table (their
+    ``rdfs:label``, the most frequent form of the whole graph, comes from :func:`label_triples`);
+    documents (with their URL and title when the input was a web page) and models are typed and
+    labelled. An RDF store or parser merges the repeats of other tables (an RDF graph is a set).
+    A subject in ``mentions`` (:func:`ptoie.graph.mentions.resolve_sources`) is the entity it
+    refers to, and its statement says by which rule (``ptoie:resolvedBy``).
     """
-    statements = _RecordStatements(vocabulary)
+    statements = _RecordStatements(vocabulary, mentions)
     for batch in table.select(_RDF_COLUMNS).to_batches(max_chunksize=4096):
         for record in batch.to_pylist():
             yield from statements.of(record)
@@ -154,10 +158,13 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary) -> Iterator[RdfTripl
 
 class _RecordStatements:
     """The statements of records, one table's worth: each entity, relation, document and model
-    is described once (the nodes the table names are remembered)."""
+    is described once (the nodes the table names are remembered); a subject in ``mentions`` is
+    the entity it refers to."""
 
-    def __init__(self, vocabulary: RdfVocabulary) -> None:
+    def __init__(self, vocabulary: RdfVocabulary,
+                 mentions: Mapping[MentionKey, Mention] | None = None) -> None:
         self.vocabulary = vocabulary
+        self.mentions = mentions
         self.classes, self.properties = vocabulary.classes, vocabulary.properties
         self.described: set[str] = set()
         self.entity = _memo(vocabulary.entity_key)
@@ -168,6 +175,9 @@ class _RecordStatements:
         reified statement."""
         v, cls, prop = self.vocabulary, self.classes, self.properties
         first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
+        mention = self.mentions.get((r["doc_id"], r["sentence_id"], r["extraction_index"])
+                                    ) if self.mentions else None
+        first = mention.entity if mention is not None else first
         relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
         subject, predicate = self.entity(first.key), self.relation(relation_key)
         obj = rdf_object(second, v)
@@ -186,7 +196,7 @@ class _RecordStatements:
         yield RdfTriple(statement, RDF_SUBJECT, subject)
         yield RdfTriple(statement, RDF_PREDICATE, predicate)
         yield RdfTriple(statement, RDF_OBJECT, obj)
-        yield from self._provenance(statement, r, first, second, document, model)
+        yield from self._provenance(statement, r, first, second, document, model, mention)
 
     def _describe(self, node: NamedNode, klass: NamedNode, label: str, language: str | None,
                   labelled_by: NamedNode) -> Iterator[RdfTriple]:
@@ -212,9 +222,10 @@ class _RecordStatements:
 
     def _provenance(self, statement: NamedNode, r: dict[str, Any], first: canonical.Entity,
                     second: canonical.Entity | canonical.Value, document: NamedNode,
-                    model: NamedNode) -> Iterator[RdfTriple]:
+                    model: NamedNode, mention: Mention | None) -> Iterator[RdfTriple]:
         """What the reified ``statement`` of record ``r`` says besides its subject, predicate
-        and object: the text, unit, times, sentence, position, document, model, confidence."""
+        and object: the text, unit, times, place, the rule that resolved its subject
+        (``mention``), sentence, position, document, model, confidence."""
         prop = self.properties
         for name, column in (("subjectText", "arg1"), ("predicateText", "rel"),
                              ("objectText", "arg2")):
@@ -223,6 +234,13 @@ class _RecordStatements:
             yield RdfTriple(statement, prop["unit"], RdfLiteral(second.unit))
         for time in split_times(first, second):
             yield RdfTriple(statement, prop["time"], _literal(time))
+        if isinstance(second, canonical.Entity) and second.place is not None:
+            place = self.entity(second.place.key)
+            yield RdfTriple(statement, prop["place"], place)
+            yield from self._describe(place, self.classes["Entity"], second.place.label, _LANG,
+                                      prop["altLabel"])
+        if mention is not None:
+            yield RdfTriple(statement, prop["resolvedBy"], RdfLiteral(mention.rule))
         yield RdfTriple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=_LANG))
         yield RdfTriple(statement, prop["sentenceId"],
                         RdfLiteral(str(r["sentence_id"]), datatype=XSD_INTEGER))
@@ -286,10 +304,12 @@ def serialize_triples(triples: Iterable[RdfTriple], output: IO[bytes], fmt: RdfF
 
 
 def write_rdf(tables: Iterable[pa.Table], output: IO[bytes], fmt: RdfFormatName,
-              vocabulary: RdfVocabulary | None = None) -> None:
+              vocabulary: RdfVocabulary | None = None,
+              mentions: Mapping[MentionKey, Mention] | None = None) -> None:
     """Serialise the statements of ``tables`` to ``output`` (pyoxigraph's streaming writer; one
     Turtle document per table, each with the vocabulary's prefixes, which concatenate into one
-    valid Turtle file)."""
+    valid Turtle file); a subject in ``mentions`` is the entity it refers to
+    (:func:`rdf_triples`)."""
     vocabulary = vocabulary or RdfVocabulary()
     for table in tables:
-        serialize_triples(rdf_triples(table, vocabulary), output, fmt, vocabulary)
+        serialize_triples(rdf_triples(table, vocabulary, mentions), output, fmt, vocabulary)

@@ -31,7 +31,7 @@ as plain text.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,7 +44,8 @@ from pyvis.network import Network
 
 from ptoie.files import atomic_path
 from ptoie.graph.canonical import install_sql_functions
-from ptoie.graph.query import PathLike, QueryError, duckdb_triples, source_name
+from ptoie.graph.mentions import Key, Mention, resolve_sources, substitute_subjects
+from ptoie.graph.query import PathLike, QueryError, duckdb_triples, parquet_files, source_name
 
 DEFAULT_MAX_NODES = 40
 """Entities drawn by default: their labels stay legible in a 1200 × 800 window."""
@@ -101,15 +102,16 @@ class GraphView:
 def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike, *,
                      max_nodes: int = DEFAULT_MAX_NODES, max_edges: int = 300,
                      triples_per_node: int = 25, title: str | None = None,
-                     min_confidence: float | None = None) -> GraphView:
+                     min_confidence: float | None = None, resolve_mentions: bool = True,
+                     mentions: Mapping[Key, Mention] | None = None) -> GraphView:
     """Write the interactive picture of the largest connected parts of the triples in
     ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
     (atomically: a complete page or none); with ``min_confidence``, only the triples whose
-    confidence is known and at least that. See the module doc for what is drawn.
+    confidence is known and at least that; ``mentions`` (else, if ``resolve_mentions``, those of
+    :func:`~ptoie.graph.mentions.resolve_sources`) linked. The module doc says what is drawn.
 
-    Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no triples
-    (no Parquet shard, or shards without rows) or the files are not tables of triples.
-    """
+    Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no
+    triples (no Parquet shard, or shards without rows) or the files are not tables of triples."""
     for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges),
                         ("triples_per_node", triples_per_node)):
         if value < 1:
@@ -117,6 +119,8 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     html_path = Path(html_path)
     con = duckdb_triples(parquet, min_confidence=min_confidence)
     try:
+        substitute_subjects(con, mentions if mentions is not None else resolve_sources(
+            parquet_files(parquet), min_confidence) if resolve_mentions else {})
         install_sql_functions(con)
         nodes, edges, details, totals = _select(con, max_nodes, max_edges, triples_per_node)
     except duckdb.Error as exc:
