@@ -8,6 +8,7 @@ setup:
 demo: setup
 	.venv/bin/ptoie-batch examples/corpus --out out/kg.ttl
 
-# (b) the test suite
+# (b) the import contracts (pyproject.toml, import-linter), then the test suite
 test: setup
+	.venv/bin/lint-imports
 	.venv/bin/python -m pytest -q tests

@@ -18,6 +18,7 @@ import duckdb
 from ptoie.graph.canonical import install_sql_functions, preferred_labels
 from ptoie.graph.mentions import Key as MentionKey, Mention, substitute_subjects
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples
+from ptoie.graph.sources import duckdb_connection
 
 _FETCH_ROWS = 8192
 
@@ -33,7 +34,7 @@ def label_connection(sources: Sequence[Path], min_confidence: float | None,
     ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
     kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
-    con = duckdb.connect()
+    con = duckdb_connection()
     install_sql_functions(con)
     for options in ("", ", union_by_name = true"):
         try:

@@ -46,6 +46,7 @@ import duckdb
 import pyarrow as pa
 
 from ptoie.graph import canonical
+from ptoie.graph.sources import duckdb_connection
 
 Rule = Literal["pronoun", "apposition", "description", "short-name"]
 DescriptionFallback = Literal["none", "recent", "topic"]
@@ -406,7 +407,7 @@ def resolve_sources(sources: Sequence[Path], min_confidence: float | None = None
     listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
     kept = " AND ".join([f"{name} IS NOT NULL" for name in _COLUMNS] + (
         [] if min_confidence is None else [f"confidence >= {float(min_confidence)!r}"]))
-    con = duckdb.connect()
+    con = duckdb_connection()
     try:
         for options in ("", ", union_by_name = true"):  # files of one schema are read faster
             try:

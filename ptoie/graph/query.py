@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ptoie.graph.sources import GraphInputError, parquet_sources
+from ptoie.graph.sources import GraphInputError, duckdb_connection, parquet_sources
 from ptoie.schema import rdf_vocabulary
 
 OutputFormat = Literal["table", "jsonl", "csv", "json"]
@@ -257,7 +257,7 @@ def duckdb_triples(source: PathLike | Sequence[PathLike], *, min_confidence: flo
     missing or not tables of triples."""
     files = parquet_files(source)
     listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
-    con = duckdb.connect()
+    con = duckdb_connection()
     try:
         kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
         con.execute(f"CREATE VIEW triples AS SELECT * FROM read_parquet([{listing}]){kept}")
