@@ -23,7 +23,8 @@ from pathlib import Path
 
 from ptoie.batch import (EXIT_STOPPED, EXIT_USAGE, BatchConfig, BatchStoppedError,
                          BatchUsageError, run_batch)
-from ptoie.cli.main import add_extractor_arguments
+from ptoie.cli.options import add_extractor_arguments, extractor_configs, other_options
+from ptoie.extract.config import ConfigError
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, confidence
 
 
@@ -121,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_arguments(parser)
     _add_output_arguments(parser)
     _add_ray_arguments(parser)
-    add_extractor_arguments(parser)
+    add_extractor_arguments(parser, runtime=False)
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="count documents and sentences only (no model, no Ray)")
@@ -132,10 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = BatchConfig(**(vars(args) | {"inputs": tuple(args.inputs)}))
     try:
+        config = BatchConfig(**other_options(args) | extractor_configs(args) | {"inputs": tuple(args.inputs)})
         summary = run_batch(config)
-    except BatchUsageError as exc:
+    except (BatchUsageError, ConfigError) as exc:
         print(f"ptoie-batch: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BatchStoppedError as exc:
