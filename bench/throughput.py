@@ -24,9 +24,10 @@ per sentence (messages from ``ptoie.extract.prompt.build_messages``, greedy); ``
 (0/1), ``require_spans`` (0/1), ``max_tokens``, ``end_bias`` (ptoie arms). The naive arm always applies the adapter at run time.
 
 Compute bound: the deployed model's prompt-evaluation rate (tokens/s, measured interleaved with
-the arms on every chunk: the non-shared part of each prompt, ``n_parallel`` prompts per
-``llama_decode``) divided by the tokens each sentence costs (non-shared prompt tokens + generated
-tokens). Quality: (b)'s triples scored against (a)'s as gold with ptoie.evaluation's lexical
+the arms on every chunk: the same model answering one token per sentence, greedy and without
+grammar, through ``Extractor.extract_batch``; the tokens are the non-shared part of each prompt,
+the seconds include the one sampled token) divided by the tokens each sentence costs (non-shared
+prompt tokens + generated tokens). Quality: (b)'s triples scored against (a)'s as gold with ptoie.evaluation's lexical
 matcher; unparseable = sentences whose output has a line the parser rejects.
 """
 
@@ -182,10 +183,12 @@ class PtoieArm:
         kwargs.setdefault("n_threads", os.cpu_count())
         self.extractor = Extractor(model, lora_path=lora, temperature=0.0,
                                    grammar=bool(spec.settings.get("grammar", 1)), **kwargs)
+        self._prompt_only: Any = None
+        self._shared_tokens = 0
         ex = self.extractor
         self.what = (f"Extractor, loads {ex.loaded_path.name}"
                      + (f" + adapter {ex.lora_path.name} at run time" if ex.lora_path and not ex.lora_merge else "")
-                     + f", n_parallel={ex.n_parallel}, grammar={'on' if ex.grammar else 'off'}"
+                     + f", n_parallel={ex.model.n_parallel}, grammar={'on' if ex.decoding.grammar else 'off'}"
                      + f", threads={kwargs['n_threads']}")
 
     def run(self, sentences: list[str]) -> list[Output]:
@@ -193,14 +196,27 @@ class PtoieArm:
                 for r in self.extractor.extract_batch(sentences)]
 
     def prompt_eval(self, sentences: list[str]) -> tuple[int, float]:
-        from ptoie.extract.prompt import render_prompt
-        return self.extractor._backend.prompt_eval([render_prompt(s, self.extractor._backend.chat_format) for s in sentences])
+        """``(non-shared prompt tokens, seconds)`` of the same model answering ONE token per
+        sentence (greedy, no grammar): its prompt evaluation, plus one sampled token each."""
+        from dataclasses import replace
+
+        from ptoie import Extractor
+        if self._prompt_only is None:
+            ex = self.extractor
+            self._prompt_only = Extractor(model=ex.model, decoding=replace(ex.decoding, max_tokens=1, grammar=False))
+        began = time.perf_counter()
+        results = self._prompt_only.extract_batch(sentences)
+        seconds = time.perf_counter() - began
+        self._shared_tokens = max((r.shared_prompt_tokens for r in results), default=0)
+        return sum(r.prompt_tokens - r.shared_prompt_tokens for r in results), seconds
 
     def shared_prefix_tokens(self) -> int:
-        return len(self.extractor._backend._prefix)
+        return self._shared_tokens
 
     def close(self) -> None:
         self.extractor.close()
+        if self._prompt_only is not None:
+            self._prompt_only.close()
 
 
 def open_arm(spec: ArmSpec) -> NaiveArm | PtoieArm:

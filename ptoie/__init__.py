@@ -3,9 +3,11 @@
 Data flows one way: corpus -> sentences -> prompt -> extractor -> parser -> Triple -> sinks.
 """
 
+from ptoie.extract.config import ConfigError, DecodingConfig, ModelConfig
 from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
 from ptoie.extract.parser import ParseResult, parse_answer
 from ptoie.triple import Triple
 
-__all__ = ["Extractor", "ModelLoadError", "ParseResult", "SentenceResult", "Triple", "parse_answer"]
+__all__ = ["ConfigError", "DecodingConfig", "Extractor", "ModelConfig", "ModelLoadError", "ParseResult",
+           "SentenceResult", "Triple", "parse_answer"]
 __version__ = "0.1.0"

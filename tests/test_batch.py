@@ -28,6 +28,7 @@ from ptoie.batch import (EXIT_OK, EXIT_SKIPPED, MAX_TRIES, BatchConfig, BatchUsa
                          ExtractorWorker, FaultInjection,
                          InProcessWorkerPool, OutputLock, PreparedDocument, ShardStore,
                          group_batches, run_batch, size_workers)
+from ptoie.extract.config import ModelConfig
 from ptoie.extract.extractor import SentenceResult
 from ptoie.triple import Triple
 
@@ -55,7 +56,7 @@ class FakeExtractor:
 
 
 def fake_pool(config: BatchConfig, **_announce) -> InProcessWorkerPool:
-    return InProcessWorkerPool(ExtractorWorker(config.extractor_kwargs(), FakeExtractor))
+    return InProcessWorkerPool(ExtractorWorker(config.worker_model(), config.decoding, FakeExtractor))
 
 
 def write_corpus(root: Path) -> Path:
@@ -72,9 +73,13 @@ def write_corpus(root: Path) -> Path:
 
 
 def make_config(tmp_path: Path, corpus: Path, **overrides) -> BatchConfig:
-    settings = dict(inputs=(corpus,), out=tmp_path / "out" / "kg.ttl", model="embedded:smollm2",
-                    batch_sentences=3, progress="never")
+    settings = dict(inputs=(corpus,), out=tmp_path / "out" / "kg.ttl",
+                    model=ModelConfig(model_path="embedded:smollm2"), batch_sentences=3, progress="never")
     return BatchConfig(**(settings | overrides))
+
+
+def with_decoding(config: BatchConfig, **settings) -> BatchConfig:
+    return replace(config, decoding=replace(config.decoding, **settings))
 
 
 def triple_rows(config: BatchConfig) -> list[tuple]:
@@ -378,13 +383,13 @@ def test_a_real_full_disk_stops_the_job_and_a_rerun_after_freeing_space_complete
 
 def test_dry_run_counts_without_a_model_and_limit(tmp_path):
     corpus = write_corpus(tmp_path)
-    config = make_config(tmp_path, corpus, dry_run=True, model="/nonexistent.gguf")
+    config = make_config(tmp_path, corpus, dry_run=True, model=ModelConfig(model_path="/nonexistent.gguf"))
     summary = run_batch(config, pool_factory=None)  # no pool, no model, no Ray
     assert (summary.documents, summary.sentences, summary.exit_code) == (7, 14, EXIT_OK)
     assert not config.parquet_path.exists()
     limited = run_batch(replace(config, limit=2))
     assert (limited.documents, limited.sentences) == (2, 3 + 2)
-    summary = run_batch(replace(config, dry_run=False, model="embedded:smollm2", limit=3),
+    summary = run_batch(replace(config, dry_run=False, model=ModelConfig(model_path="embedded:smollm2"), limit=3),
                         pool_factory=fake_pool)
     assert summary.documents == 3
     assert sorted({r[0] for r in triple_rows(config)}) == ["a.txt", "doc-0", "doc-1"]
@@ -400,24 +405,45 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     config = make_config(tmp_path, write_corpus(tmp_path))
     run_batch(config, pool_factory=fake_pool)
     with pytest.raises(BatchUsageError, match=r"temperature: 0\.2 -> 0\.7.*--overwrite"):
-        run_batch(replace(config, temperature=0.7), pool_factory=fake_pool)
-    fresh = run_batch(replace(config, temperature=0.7, overwrite=True), pool_factory=fake_pool)
+        run_batch(with_decoding(config, temperature=0.7), pool_factory=fake_pool)
+    fresh = run_batch(replace(with_decoding(config, temperature=0.7), overwrite=True), pool_factory=fake_pool)
     assert fresh.documents_processed == 7 and fresh.documents_resumed == 0
 
 
 def test_a_run_from_before_end_bias_resumes_with_the_paper_decoding_only(tmp_path):
     import json
-    config = make_config(tmp_path, write_corpus(tmp_path), end_bias=0.0, require_spans=False)
+    config = with_decoding(make_config(tmp_path, write_corpus(tmp_path)), end_bias=0.0, require_spans=False)
     run_batch(config, pool_factory=fake_pool)
     job = config.parquet_path / "_job.json"
     settings = json.loads(job.read_text(encoding="utf-8"))
     del settings["end_bias"], settings["require_spans"]        # as written before the settings existed
     job.write_text(json.dumps(settings), encoding="utf-8")
     with pytest.raises(BatchUsageError, match=r"end_bias: 0\.0 -> -2\.0"):
-        run_batch(replace(config, end_bias=-2.0), pool_factory=fake_pool)
+        run_batch(with_decoding(config, end_bias=-2.0), pool_factory=fake_pool)
     with pytest.raises(BatchUsageError, match=r"require_spans: False -> True"):
-        run_batch(replace(config, require_spans=True), pool_factory=fake_pool)
+        run_batch(with_decoding(config, require_spans=True), pool_factory=fake_pool)
     assert run_batch(config, pool_factory=fake_pool).documents_resumed == 7
+
+
+def test_a_run_of_the_default_model_records_and_sends_the_model_it_ran(tmp_path):
+    """The shipped default is named once, when the job starts: the job settings record it and
+    every worker gets it, so a resume after the default changed is refused, not mixed."""
+    sent = []
+
+    def pool(config, **announce):
+        sent.append(config.worker_model())
+        return fake_pool(config, **announce)
+
+    config = make_config(tmp_path, write_corpus(tmp_path), model=ModelConfig())
+    run_batch(config, pool_factory=pool)
+    job = config.parquet_path / "_job.json"
+    settings = json.loads(job.read_text(encoding="utf-8"))
+    assert settings["model_path"] == sent[0].model_path == "embedded:gemma3-270m"
+    assert settings["lora_path"] == sent[0].lora_path
+    assert Path(settings["lora_path"]).name == "ptoie-gemma3-270m-lora-f16.gguf"
+    job.write_text(json.dumps(settings | {"model_path": "embedded:smollm2"}), encoding="utf-8")
+    with pytest.raises(BatchUsageError, match="model_path: 'embedded:smollm2' -> 'embedded:gemma3-270m'"):
+        run_batch(config, pool_factory=pool)
 
 
 def test_cli_usage_errors_exit_2(tmp_path, capsys):

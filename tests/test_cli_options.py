@@ -1,8 +1,10 @@
-"""One set of model/decoding flags for ``ptoie extract``, ``ptoie-eval`` and ``ptoie-batch``."""
+"""One set of model/decoding flags for ``ptoie extract``, ``ptoie-eval`` and ``ptoie-batch``,
+generated from the extractor's config dataclasses (ptoie.cli.options)."""
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -10,51 +12,89 @@ from pathlib import Path
 
 import pytest
 
+from ptoie.batch import BatchConfig
 from ptoie.cli.batch import build_parser as batch_parser
 from ptoie.cli.evaluate import build_parser as eval_parser
-from ptoie.batch import BatchConfig
-from ptoie.cli.main import build_parser, extractor_options
+from ptoie.cli.main import build_parser
+from ptoie.cli.options import extractor_configs, field_docs, flag_of, other_options
+from ptoie.extract.config import RUNTIME, ConfigError, DecodingConfig, ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = ["--greedy", "--lora-merge", "none", "--top-k", "7", "--no-grammar", "--no-require-spans"]
+CONFIG_FIELDS = [f for config in (ModelConfig, DecodingConfig) for f in dataclasses.fields(config)]
+
+
+def _options(parser):
+    return {option: action for action in parser._actions for option in action.option_strings}
 
 
 def test_every_command_maps_the_same_flags_to_the_extractor():
-    extract = extractor_options(build_parser().parse_args(["extract", "Ela canta.", *FLAGS]))
-    evaluate = extractor_options(eval_parser().parse_args(FLAGS))
+    extract = extractor_configs(build_parser().parse_args(["extract", "Ela canta.", *FLAGS]))
+    evaluate = extractor_configs(eval_parser().parse_args(FLAGS))
     batch_args = batch_parser().parse_args(["corpus", "--out", "kg.ttl", *FLAGS])
-    batch = BatchConfig(**vars(batch_args) | {"inputs": tuple(batch_args.inputs)}).extractor_kwargs()
-    for options in (extract, evaluate, batch):
-        assert (options["temperature"], options["lora_merge"], options["top_k"], options["grammar"],
-                options["require_spans"]) == (0.0, None, 7, False, False)
-        assert (options["top_p"], options["min_p"], options["max_tokens"]) == (0.95, 0.05, 160)
-    assert extract["n_ctx"] == evaluate["n_ctx"] == batch["n_ctx"] == 2048   # the Extractor's default
+    batch = BatchConfig(**other_options(batch_args) | extractor_configs(batch_args)
+                        | {"inputs": tuple(batch_args.inputs)})
+    for configs in (extract, evaluate, {"model": batch.model, "decoding": batch.decoding}):
+        model, decoding = configs["model"], configs["decoding"]
+        assert (decoding.temperature, model.lora_merge, decoding.top_k, decoding.grammar,
+                decoding.require_spans) == (0.0, None, 7, False, False)
+        assert (decoding.top_p, decoding.min_p, decoding.max_tokens) == (0.95, 0.05, 160)
+        assert model.n_ctx == 2048   # the config's default
 
 
-def test_defaults_are_the_extractors_and_bad_values_name_the_flag(capsys):
-    options = extractor_options(build_parser().parse_args(["extract", "Ela canta."]))
-    assert (options["model_path"], options["lora_merge"], options["temperature"]) == (None, "auto", 0.2)
+@pytest.mark.parametrize("argv", [["extract", "x"], []], ids=["extract", "eval"])
+def test_a_flag_for_each_field_whose_default_is_the_fields(argv):
+    parser = build_parser() if argv else eval_parser()
+    options = _options(parser._subparsers._group_actions[0].choices["extract"] if argv else parser)
+    docs = field_docs(ModelConfig) | field_docs(DecodingConfig)
+    for f in CONFIG_FIELDS:
+        action = options[flag_of(f.name)]
+        assert (action.dest, action.default) == (f.name, f.default), f.name
+        assert action.help and docs[f.name], f.name   # every field documented, the doc is the help
+    args = (build_parser().parse_args(argv) if argv else eval_parser().parse_args([]))
+    configs = extractor_configs(args)
+    assert configs == {"model": ModelConfig(), "decoding": DecodingConfig()}
+
+
+def test_batch_flags_leave_the_runtime_fields_to_the_workers():
+    options = _options(batch_parser())
+    for f in CONFIG_FIELDS:
+        assert (flag_of(f.name) in options) == (f.metadata["group"] != RUNTIME), f.name
+    assert "--threads-per-worker" in options and "--threads" not in options
+
+
+def test_flag_help_names_flags_and_choices():
+    options = _options(build_parser()._subparsers._group_actions[0].choices["extract"])
+    assert options["--lora"].help.startswith("llama.cpp LoRA-adapter GGUF applied on --model")
+    assert options["--lora-merge"].metavar == "{auto,q4_0,q8_0,f16,none}"
+    assert options["--n-ctx"].help.endswith("(default: %(default)s)")
+    assert "--max-tokens" in options["--n-ctx"].help
+
+
+def test_defaults_are_the_configs_and_bad_values_name_the_flag(capsys):
+    configs = extractor_configs(build_parser().parse_args(["extract", "Ela canta."]))
+    assert (configs["model"].model_path, configs["model"].lora_merge,
+            configs["decoding"].temperature) == (None, "auto", 0.2)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["extract", "x", "--lora-merge", "q4_1"])
     assert "argument --lora-merge: choose from auto, q4_0, q8_0, f16, none" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["extract", "x", "--greedy", "--temperature", "0.5"])
     assert "not allowed with argument --greedy" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"^--end-bias must be <= 0 \(got 1\.0\)"):
+        extractor_configs(build_parser().parse_args(["extract", "x", "--end-bias", "1"]))
+    with pytest.raises(ConfigError, match=r"^--lora needs --model: "):
+        extractor_configs(build_parser().parse_args(["extract", "x", "--lora", "a.gguf"]))
+    with pytest.raises(ConfigError, match=r"^--n-batch must be >= --n-parallel "):
+        extractor_configs(build_parser().parse_args(["extract", "x", "--n-batch", "2"]))
 
 
-def test_the_batch_job_defaults_are_the_extractors():
-    """BatchConfig repeats the Extractor's decoding defaults as fields; they must not drift."""
-    import dataclasses
-    import inspect
+def test_extract_reports_a_bad_setting_in_one_line_naming_the_flag(capsys):
+    from ptoie.cli.main import main
 
-    from ptoie import Extractor
-    from ptoie.cli.main import EXTRACTOR_OPTIONS
-    extractor = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
-    batch = {f.name: f.default for f in dataclasses.fields(BatchConfig)}
-    for name in EXTRACTOR_OPTIONS:
-        assert batch[name] == extractor[name], name
-    assert extractor["end_bias"] == -2.0 and extractor["n_parallel"] == 16 and extractor["require_spans"]
-
+    assert main(["extract", "Olá.", "--n-parallel", "0"]) == 2
+    assert capsys.readouterr().err.strip() == ("ptoie extract: error: --n-parallel must be >= 1 (got 0): "
+                                               "1 decodes one sentence at a time")
 
 
 def test_extract_sentence_file_missing_empty_or_not_utf8_is_one_line(tmp_path, capsys, monkeypatch):

@@ -50,7 +50,7 @@ def test_end_bias_goes_on_to_the_next_fact_and_ranks_it_lower():
     one-triple habit is overridden, the second fact comes out with a confidence that carries the
     model's own doubt about going on; end_bias 0 gives the paper's decoding back (one triple)."""
     with Extractor(EMBEDDED_SMOLLM2, lora_path=SMOLLM2_ADAPTER, temperature=0, max_tokens=96) as ex:
-        assert ex.sampling.end_bias == -2.0
+        assert ex.decoding.end_bias == -2.0
         triples = ex.extract(FORMAS)
     parts = [t.parts for t in triples]
     assert parts[:2] == [("Alan", "é membro", "da Formas"), ("Maria", "mora em", "Salvador desde 2010")]
@@ -67,7 +67,7 @@ def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted():
     Off, the triple stays."""
     title = "Geografia do Brasil"
     with Extractor(temperature=0, max_tokens=48) as ex:
-        assert ex.require_spans is True
+        assert ex.decoding.require_spans is True
         result = ex.extract_batch([title])[0]
     assert result.raw_output == "Geografia do Brasil | é | a maior parte do Brasil"
     assert (result.triples, result.unsupported_triples) == ([], 1)

@@ -41,6 +41,24 @@ def test_batched_decoding_is_reproducible(base_extractor):
     assert first == again
 
 
+@pytest.mark.slow
+def test_an_answer_ends_before_the_first_stop_text(base_extractor):
+    """The backend knows no chat format: it stops where the answer holds one of the stop texts it
+    is given (the extractor gives every turn marker, ptoie.extract.prompt.STOP_TEXTS) and leaves
+    that text out."""
+    from ptoie.extract.config import DecodingConfig
+    from ptoie.extract.prompt import render_prompt
+
+    backend = base_extractor._backend
+    prompt = render_prompt(SENTENCES[1], base_extractor.chat_format)
+    decoding = DecodingConfig(temperature=0, max_tokens=24, grammar=False)
+    [whole] = backend.generate([prompt], decoding)
+    stop = whole.text.split()[1]
+    [cut] = backend.generate([prompt], decoding, stop=("<|im_start|>", stop))
+    assert cut.text == whole.text[:whole.text.find(stop)]
+    assert len(cut.token_texts) < len(whole.token_texts)
+
+
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelLoadError, match="model file not found"):
         Extractor(tmp_path / "nope.gguf")
@@ -74,7 +92,7 @@ def test_a_positive_end_bias_is_a_clear_error():
 def test_bad_lora_merge_is_a_clear_error():
     from ptoie.extract.default_model import default_model
     spec = default_model()
-    with pytest.raises(ValueError, match="lora_merge must be 'auto', one of"):
+    with pytest.raises(ValueError, match="lora_merge must be one of 'auto', 'q4_0', 'q8_0', 'f16' or None"):
         Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge="q4_1")
 
 
@@ -111,21 +129,23 @@ def test_kv_cache_is_shared_by_admission_not_sized_for_every_worst_case(monkeypa
     """The cache holds max(n_ctx, n_parallel * KV_CELLS_PER_SLOT) cells; a sentence waits until its
     suffix + max_tokens fit beside the running ones, so a large answer budget lowers parallelism
     instead of overflowing the cache."""
-    from ptoie import _llama
+    from ptoie.extract import _backend as backend_module
 
     active_per_decode: list[int] = []
-    decode = _llama.LlamaBackend._decode
-    monkeypatch.setattr(_llama.LlamaBackend, "_decode", lambda self, items: (
-        active_per_decode.append(len({seq for _, _, seq, _ in items} - {_llama._PREFIX_SEQ})),
+    decode = backend_module.LlamaBackend._decode
+    monkeypatch.setattr(backend_module.LlamaBackend, "_decode", lambda self, items: (
+        active_per_decode.append(len({seq for _, _, seq, _ in items} - {backend_module._PREFIX_SEQ})),
         decode(self, items))[1])
     smollm2 = dict(model_path=EMBEDDED_SMOLLM2, lora_path=bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf"))
     with Extractor(**smollm2, temperature=0, n_parallel=8, n_ctx=1024, max_tokens=600) as ex:
         backend = ex._backend
-        assert backend.kv_cells == max(1024, 8 * _llama.KV_CELLS_PER_SLOT)
+        assert backend.kv_cells == max(1024, 8 * backend_module.KV_CELLS_PER_SLOT)
         results = ex.extract_batch(SENTENCES * 3)
-        smallest_reserve = min(r.prompt_tokens for r in results) - len(backend._prefix) + 600
+    shared = results[0].shared_prompt_tokens
+    assert shared > 40 and all(r.shared_prompt_tokens == shared for r in results)   # the instruction, once
+    smallest_reserve = min(r.prompt_tokens for r in results) - shared + 600
     assert all(r.triples for r in results)
-    assert max(active_per_decode) <= (backend.kv_cells - len(backend._prefix)) // smallest_reserve < 8
+    assert max(active_per_decode) <= (backend.kv_cells - shared) // smallest_reserve < 8
     with Extractor(**smollm2, temperature=0, n_parallel=8, max_tokens=40) as ex:  # small budget: all 8 at once
         active_per_decode.clear()
         ex.extract_batch(SENTENCES * 3)

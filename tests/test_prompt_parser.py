@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from ptoie.extract.parser import parse_answer, parse_line
-from ptoie.extract.prompt import (CHATML, GEMMA, IM_END, IM_START, NO_TRIPLE, SYSTEM_PROMPT, build_messages,
+from ptoie.extract.prompt import (CHATML, GEMMA, IM_END, IM_START, NO_TRIPLE, STOP_TEXTS, SYSTEM_PROMPT, build_messages,
                           chat_format_for, clean_part, format_answer, render, render_chatml, render_example,
                           render_prompt, shared_prefix)
 
@@ -56,9 +56,9 @@ def test_chat_format_follows_the_architecture():
     assert chat_format_for(None) is CHATML
 
 
-def test_answers_end_at_any_turn_marker():
-    for end in (IM_END, "<end_of_turn>", "<start_of_turn>"):
-        assert [t.arg1 for t in parse_answer(f"a | b | c{end}d | e | f").triples] == ["a"]
+def test_every_turn_marker_ends_an_answer():
+    """The extractor stops generation at STOP_TEXTS: every format's end of turn and turn start."""
+    assert set(STOP_TEXTS) == {IM_END, IM_START, "<end_of_turn>", "<start_of_turn>"}
 
 
 def test_no_triple_answer():
@@ -107,8 +107,7 @@ def test_adversarial_outputs():
             "\n\n"
             "x | y | z\n"
             "p|q|r\n"               # no spaces around the separator
-            f"d | e | f{IM_END}lixo depois do fim\n"
-            "nunca | lido | aqui")
+            "d | e | f")
     result = parse_answer(text)
     assert [t.parts for t in result.triples] == [("a", "b", "c"), ("x", "y", "z"), ("p", "q", "r"),
                                                  ("d", "e", "f")]
@@ -155,7 +154,7 @@ def test_a_line_begun_again_and_cut_or_stretched_is_a_duplicate():
 
 def test_a_later_line_carries_the_probability_of_going_on_to_it():
     import math
-    from ptoie.extract.extractor import Generation, line_confidences
+    from ptoie.extract.generation import Generation, line_confidences
     lp = math.log
     gen = Generation(text="a | b | c\nd | e | f\n\ng | h | i",
                      token_texts=["a", " |", " b", " |", " c", "\n", "d", " |", " e", " |", " f", "\n\n",
@@ -306,11 +305,11 @@ def test_labels_score_as_the_models_parts_under_pt(drawn):
 
 
 def test_an_answer_stops_where_it_begins_a_line_again():
-    from ptoie.extract._backend import _repeats_a_line
-    assert _repeats_a_line(b"a | b | c d\n") == -1                            # one line, nothing repeated
-    assert _repeats_a_line(b"a | b | c d\ne | f | g\n") == -1
+    from ptoie.extract.generation import repeats_a_line
+    assert repeats_a_line(b"a | b | c d\n") == -1                            # one line, nothing repeated
+    assert repeats_a_line(b"a | b | c d\ne | f | g\n") == -1
     done = b"a | b | c d\ne | f | g\na | b | c d\n"
-    assert _repeats_a_line(done) == len(done)                                   # a whole copy: ends there
-    assert _repeats_a_line(b"a | b | c d e\nx | y | z\na | b | c d") == 24    # arg1, rel, a word of arg2 again: cut
-    assert _repeats_a_line(b"a | b | c d e\na | b | c") == -1                  # not yet (first word unfinished)
-    assert _repeats_a_line(b"a | b | c d e\na | b | x d") == -1                # goes on differently
+    assert repeats_a_line(done) == len(done)                                   # a whole copy: ends there
+    assert repeats_a_line(b"a | b | c d e\nx | y | z\na | b | c d") == 24    # arg1, rel, a word of arg2 again: cut
+    assert repeats_a_line(b"a | b | c d e\na | b | c") == -1                  # not yet (first word unfinished)
+    assert repeats_a_line(b"a | b | c d e\na | b | x d") == -1                # goes on differently

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from ptoie.corpus import CorpusOptions
+from ptoie.extract.config import DecodingConfig, ModelConfig, extraction_settings
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs
 from ptoie.schema import triple_schema
 from ptoie.text.sentences import LongSentences
 from ptoie.graph.rdf import rdf_format
 
-if TYPE_CHECKING:
-    from ptoie.extract.lora_merge import MergedQuant
 
 ProgressMode = Literal["auto", "always", "never"]
 
@@ -101,30 +100,13 @@ class BatchConfig:
     """Object store of a local Ray (batches are small; keeps startup light)."""
 
     # model and decoding (see ptoie.Extractor)
-    model: str | None = None
-    """GGUF model path or an ``embedded:`` base (``embedded:gemma3-270m``, ``embedded:smollm2``);
-    None: the shipped default model."""
-    lora: str | None = None
-    lora_merge: MergedQuant | Literal["auto"] | None = "auto"
-    """Merge ``lora`` into ``model`` once (cached), in this format (``auto``: see
-    :func:`ptoie.extract.lora_merge.merge_quant_for`); None: apply it at run time."""
-    n_ctx: int = 2048
-    """Context tokens per decoded sentence: the 63-token prompt, a sentence of at most
-    ``max_sentence_chars`` (600 characters: about 210 tokens of Portuguese prose, 600 at worst)
-    and ``max_tokens``; a sentence that does not fit gets no answer. (The KV cache holds
-    ``max(n_ctx, 320 x n_parallel)`` cells shared by admission, see ``ptoie.extract._backend``.)"""
-    n_parallel: int = 16
-    temperature: float = 0.2
-    top_p: float = 0.95
-    min_p: float = 0.05
-    top_k: int = 40
-    max_tokens: int = 160
-    seed: int = 0
-    end_bias: float = -2.0
-    """Negative: go on to another triple where the model would end (``ptoie.extract.extractor.SamplingSettings.end_bias``)."""
-    grammar: bool = True
-    require_spans: bool = True
-    """Drop triples the sentence does not hold as spans (``ptoie.Extractor``'s ``require_spans``)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    """Which model the workers load (:class:`ptoie.extract.config.ModelConfig`); its ``n_threads``
+    and ``n_gpu_layers`` are set per worker from ``threads_per_worker`` and ``gpus_per_worker``.
+    Its ``model_path`` None: the shipped default, named once when the job starts
+    (:meth:`with_default_model`), recorded in the job settings and sent to every worker."""
+    decoding: DecodingConfig = field(default_factory=DecodingConfig)
+    """How answers are decoded and which triples are kept (:class:`ptoie.extract.config.DecodingConfig`)."""
 
     # run
     dry_run: bool = False
@@ -158,29 +140,29 @@ class BatchConfig:
                              max_line_bytes=self.max_line_bytes,
                              max_document_bytes=self.max_document_bytes)
 
-    def extractor_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :class:`ptoie.Extractor` for one worker."""
-        return {"model_path": self.model, "lora_path": self.lora, "lora_merge": self.lora_merge,
-                "n_ctx": self.n_ctx,
-                "n_threads": self.threads_per_worker, "n_gpu_layers": -1 if self.gpus_per_worker > 0 else 0,
-                "n_parallel": self.n_parallel, "temperature": self.temperature,
-                "top_p": self.top_p, "min_p": self.min_p, "top_k": self.top_k,
-                "max_tokens": self.max_tokens, "seed": self.seed, "end_bias": self.end_bias,
-                "grammar": self.grammar, "require_spans": self.require_spans}
+    def with_default_model(self) -> BatchConfig:
+        """This config with the shipped default model named when none is
+        (:meth:`ptoie.extract.config.ModelConfig.with_default_model`)."""
+        return replace(self, model=self.model.with_default_model())
+
+    def worker_model(self) -> ModelConfig:
+        """The model settings of one worker: its threads and GPU layers from the Ray settings."""
+        return replace(self.model, n_threads=self.threads_per_worker,
+                       n_gpu_layers=-1 if self.gpus_per_worker > 0 else 0)
 
     SETTINGS_ADDED: ClassVar[dict[str, Any]] = {"end_bias": 0.0, "require_spans": False}
-    """Job settings added after runs were already written, with the value those runs used: a run
-    whose ``_job.json`` lacks one was made with that value (``end_bias``: 2026-12-03, before it
-    the paper's decoding; ``require_spans``: later on 2026-12-03, before it every parsed triple
-    was kept)."""
+    """Job settings that runs written by older versions lack, with the value those runs used: a
+    run whose ``_job.json`` lacks one was made with that value (``end_bias``: the paper's
+    decoding; ``require_spans``: every parsed triple was kept)."""
 
     def job_settings(self) -> dict[str, Any]:
-        """Settings that change what is extracted: a resumed run must use the same ones."""
-        kwargs = self.extractor_kwargs()
-        for hardware in ("n_threads", "n_gpu_layers"):
-            kwargs.pop(hardware)
-        return {**kwargs, "text_field": self.text_field, "id_field": self.id_field,
-                "max_sentence_chars": self.max_sentence_chars,
+        """Settings that change what is extracted: a resumed run must use the same ones. The
+        model is the one the job runs, so the config must name it (:meth:`with_default_model`):
+        a run of the shipped default records which model and adapter that was."""
+        if self.model.model_path is None:
+            raise ValueError("job_settings needs the model named: call with_default_model() first")
+        return {**extraction_settings(self.model, self.decoding), "text_field": self.text_field,
+                "id_field": self.id_field, "max_sentence_chars": self.max_sentence_chars,
                 "long_sentences": self.long_sentences, "batch_sentences": self.batch_sentences,
                 "schema_version": triple_schema().metadata[b"version"].decode()}
 
@@ -192,8 +174,6 @@ class BatchConfig:
              "--languages needs at least one language code, or any"),
             (self.workers == "auto" or (isinstance(self.workers, int) and self.workers >= 1),
              f"--workers must be auto or >= 1 (got {self.workers})"),
-            (self.end_bias <= 0, f"--end-bias must be <= 0: it only turns an end into a new line, "
-                                 f"0 = the paper's decoding (got {self.end_bias})"),
             (self.max_graph_triples >= 0,
              f"--max-graph-triples must be >= 0 (got {self.max_graph_triples})"),
             (self.min_confidence is None or 0 <= self.min_confidence <= 1,
@@ -202,8 +182,6 @@ class BatchConfig:
              f"--threads-per-worker must be >= 1 (got {self.threads_per_worker})"),
             (self.gpus_per_worker >= 0, f"--gpus-per-worker must be >= 0 (got {self.gpus_per_worker})"),
             (self.batch_sentences >= 1, f"--batch-sentences must be >= 1 (got {self.batch_sentences})"),
-            (self.n_parallel >= 1, f"--n-parallel must be >= 1 (got {self.n_parallel})"),
-            (self.max_tokens >= 1, f"--max-tokens must be >= 1 (got {self.max_tokens})"),
             (self.max_sentence_chars >= 20,
              f"--max-sentence-chars must be >= 20 (got {self.max_sentence_chars})"),
             (self.limit is None or self.limit >= 1, f"--limit must be >= 1 (got {self.limit})"),

@@ -12,9 +12,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from pathlib import Path
 
 from ptoie.corpus import READ_TYPES, CorpusProblem
+from ptoie.extract.extractor import ModelLoadError, model_files
 from ptoie.graph.build import build_graph
 from ptoie.files import records_table
 from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError
@@ -93,7 +93,7 @@ def run_batch(config: BatchConfig, *,
         summary.seconds = time.monotonic() - start
         return summary
 
-    _check_model_files(config)
+    config = _with_model_files(config)
     lock = OutputLock(config.parquet_path)
     lock.acquire()
     try:
@@ -138,23 +138,17 @@ def _stopped(config: BatchConfig, exc: OSError, doing: str) -> BatchStoppedError
         f"resume")
 
 
-def _check_model_files(config: BatchConfig) -> None:
-    """Fail fast, before Ray starts, on a missing or non-GGUF model or adapter."""
-    from ptoie.extract.extractor import ModelLoadError, check_gguf
-    from ptoie.extract.default_model import default_model, resolve_model_path
-
-    if config.model is None:
-        spec = default_model()
-        files = [(spec.model_path, "model"), (spec.lora_path, "LoRA adapter")]
-    else:
-        files = [(resolve_model_path(config.model), "--model"),
-                 (Path(config.lora).expanduser() if config.lora else None, "--lora")]
-    for path, what in files:
-        if path is not None:
-            try:
-                check_gguf(Path(path), what)
-            except ModelLoadError as exc:
-                raise BatchUsageError(str(exc)) from None
+def _with_model_files(config: BatchConfig) -> BatchConfig:
+    """``config`` with its model named (the shipped default when none is: named once here, it is
+    recorded in the job settings and sent to every worker); fail fast, before Ray starts, on a
+    missing or non-GGUF model or adapter."""
+    names = ("--model", "--lora") if config.model.model_path is not None else ("model", "LoRA adapter")
+    config = config.with_default_model()
+    try:
+        model_files(config.model, names=names)
+    except ModelLoadError as exc:
+        raise BatchUsageError(str(exc)) from None
+    return config
 
 
 def _extract_all(config: BatchConfig, store: ShardStore,

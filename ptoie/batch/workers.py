@@ -20,6 +20,8 @@ from typing import Any, Protocol, TypeVar
 
 from ptoie.batch.config import BatchConfig, BatchUsageError
 from ptoie.batch.plan import DocumentTask
+from ptoie.extract.config import DecodingConfig, ModelConfig
+from ptoie.extract.extractor import Extractor
 
 @dataclass(slots=True)
 class DocumentResult:
@@ -80,16 +82,14 @@ class ExtractorWorker:
     """Callable worker class (the Ray batch-inference pattern): loads the extractor once in
     ``__init__``, extracts one batch of documents per ``__call__``.
 
-    ``extractor_factory`` replaces :class:`ptoie.Extractor` (tests inject a deterministic fake).
+    ``extractor_factory(model=..., decoding=...)`` replaces :class:`ptoie.Extractor` (tests
+    inject a deterministic fake).
     """
 
-    def __init__(self, extractor_kwargs: dict[str, Any],
-                 extractor_factory: Callable[..., ExtractorLike] | None = None) -> None:
+    def __init__(self, model: ModelConfig, decoding: DecodingConfig,
+                 extractor_factory: Callable[..., ExtractorLike] = Extractor) -> None:
         self._fault = FaultInjection.from_environment()
-        if extractor_factory is None:
-            from ptoie.extract.extractor import Extractor
-            extractor_factory = Extractor
-        self.extractor = extractor_factory(**extractor_kwargs)
+        self.extractor = extractor_factory(model=model, decoding=decoding)
         self.model_id: str = self.extractor.model_id
 
     def describe(self) -> tuple[str, str]:
@@ -294,7 +294,7 @@ class RayWorkerPool:
         actor_class = ray.remote(ExtractorWorker).options(
             num_cpus=config.threads_per_worker, num_gpus=config.gpus_per_worker, max_restarts=-1,
             max_task_retries=0)
-        self._actors = [actor_class.remote(config.extractor_kwargs()) for _ in range(workers)]
+        self._actors = [actor_class.remote(config.worker_model(), config.decoding) for _ in range(workers)]
         try:
             described = ray.get([actor.describe.remote() for actor in self._actors])
         except ray.exceptions.RayError as exc:

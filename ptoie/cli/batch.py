@@ -9,7 +9,8 @@ from pathlib import Path
 
 from ptoie.batch import BatchConfig, BatchStoppedError, BatchUsageError, run_batch
 from ptoie.cli.common import fail, new_parser
-from ptoie.cli.main import add_extractor_arguments
+from ptoie.cli.options import add_extractor_arguments, extractor_configs, other_options
+from ptoie.extract.config import ConfigError
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE
 from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES
 from ptoie.graph.sources import confidence
@@ -137,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_arguments(parser)
     _add_output_arguments(parser)
     _add_ray_arguments(parser)
-    add_extractor_arguments(parser)
+    add_extractor_arguments(parser, runtime=False)
     run = parser.add_argument_group("run")
     run.add_argument("--dry-run", action="store_true",
                      help="count documents and sentences only (no model, no Ray)")
@@ -148,10 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    config = BatchConfig(**(vars(args) | {"inputs": tuple(args.inputs)}))
     try:
+        config = BatchConfig(**other_options(args) | extractor_configs(args) | {"inputs": tuple(args.inputs)})
         summary = run_batch(config)
-    except BatchUsageError as exc:
+    except (BatchUsageError, ConfigError) as exc:
         return fail(PROG, str(exc))
     except BatchStoppedError as exc:
         return fail(PROG, str(exc), EXIT_STOPPED)

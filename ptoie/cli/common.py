@@ -77,16 +77,6 @@ def add_format_argument(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
 
 
-def add_hardware_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--threads`` and ``--n-gpu-layers`` of the commands that run a model in this process."""
-    hardware = parser.add_argument_group("hardware")
-    hardware.add_argument("--threads", type=int, dest="n_threads", metavar="N",
-                          help="CPU threads (default: all cores)")
-    hardware.add_argument("--n-gpu-layers", type=int, default=0, metavar="N",
-                          help="model layers offloaded to the GPU, -1 all (a GPU build of "
-                               "llama.cpp) (default: %(default)s)")
-
-
 class InputError(ValueError):
     """An input file that cannot be read; the message is one line naming it."""
 

@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ptoie.cli.common import add_hardware_arguments, fail, new_parser
+from ptoie.cli.common import fail, new_parser
 from ptoie.exit_codes import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE
 
 PROG = "ptoie-eval"
@@ -29,7 +29,7 @@ EXAMPLES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ptoie.cli.main import add_extractor_arguments
+    from ptoie.cli.options import add_extractor_arguments
     from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
 
     parser = new_parser(PROG, DESCRIPTION, examples=EXAMPLES,
@@ -51,16 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, metavar="DIR",
                        help="report directory (default: out/eval/<bench>-<UTC time>)")
 
-    add_hardware_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
 def _usage_error(args: argparse.Namespace) -> str | None:
-    if args.predictions is not None and (args.model or args.lora):
+    if args.predictions is not None and (args.model_path or args.lora_path):
         return "--predictions scores an existing file: it cannot be combined with --model/--lora"
-    if args.lora is not None and args.model is None:
-        return "--lora needs --model (the shipped default model brings its own adapter)"
     if args.min_f1 is not None and not 0.0 <= args.min_f1 <= 1.0:
         return f"--min-f1 must be between 0 and 1, got {args.min_f1}"
     return None
@@ -93,12 +90,11 @@ def _run(args: argparse.Namespace) -> int:
             run = predictions_from_file(args.predictions, benchmark)
         else:
             from ptoie import Extractor, ModelLoadError
-            from ptoie.cli.main import extractor_options
+            from ptoie.cli.options import extractor_configs
 
             start = time.perf_counter()
             try:
-                extractor = Extractor(**extractor_options(args), n_threads=args.n_threads,
-                                      n_gpu_layers=args.n_gpu_layers)
+                extractor = Extractor(**extractor_configs(args))
             except (ModelLoadError, ValueError) as exc:
                 return fail(PROG, f"model: {exc}")
             load_seconds = time.perf_counter() - start

@@ -5,86 +5,20 @@ knowledge graph written by ``ptoie-batch`` or ``ptoie-kg`` (the logic is in
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from ptoie.cli.common import (InputError, add_format_argument, add_hardware_arguments,
-                              add_subcommand, fail, new_parser, read_text)
+from ptoie.cli.common import (InputError, add_format_argument, add_subcommand, fail,
+                              new_parser, read_text)
+from ptoie.cli.options import add_extractor_arguments, extractor_configs
 from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
-from ptoie.extract.lora_merge import MERGED_QUANTS
-from ptoie.graph.sources import confidence
 from ptoie.graph.query import (OutputFormat, QueryError, QueryResult, kg_paths, sparql, sql,
                                write_result)
+from ptoie.graph.sources import confidence
 from ptoie.graph.view import DEFAULT_MAX_NODES, write_graph_view
 from ptoie.schema import triple_field_names
-
-_EXTRACTOR_DEFAULTS = {name: p.default for name, p in inspect.signature(Extractor).parameters.items()}
-EXTRACTOR_OPTIONS = ("lora_merge", "n_ctx", "n_parallel", "temperature", "top_p", "min_p", "top_k",
-                     "max_tokens", "seed", "end_bias", "grammar", "require_spans")
-"""Extractor keyword arguments that :func:`add_extractor_arguments` puts on a command line."""
-
-
-def _lora_merge(value: str) -> str | None:
-    if value == "none":
-        return None
-    if value not in (*MERGED_QUANTS, "auto"):
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(('auto', *MERGED_QUANTS, 'none'))}")
-    return value
-
-
-def add_extractor_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model and decoding flags of every ptoie command (``extract``, ``ptoie-eval``, ``ptoie-batch``).
-
-    Defaults are :class:`~ptoie.Extractor`'s own (a command may override one with
-    ``parser.set_defaults``); ``--greedy`` is ``--temperature 0``. Hardware flags differ per
-    command (threads vs workers) and stay with each command.
-    """
-    d = _EXTRACTOR_DEFAULTS
-    model = parser.add_argument_group("model")
-    model.add_argument("--model", help="GGUF model path, or embedded:gemma3-270m / embedded:smollm2 (a bare base); "
-                                       "omitted: the shipped default model (models/default.json)")
-    model.add_argument("--lora", help="llama.cpp LoRA-adapter GGUF applied on --model")
-    model.add_argument("--lora-merge", type=_lora_merge, default=d["lora_merge"],
-                       metavar="{" + ",".join(("auto", *MERGED_QUANTS, "none")) + "}",
-                       help="merge the adapter into the base at first use, cached, in this format "
-                            "(auto: q8_0 on a k-quant base, q4_0 otherwise); none: apply it at run "
-                            "time (default: %(default)s)")
-    model.add_argument("--n-ctx", type=int, default=d["n_ctx"],
-                       help="context tokens per sentence: prompt + sentence + answer (default: %(default)s)")
-    model.add_argument("--n-parallel", type=int, default=d["n_parallel"],
-                       help="sentences decoded together (default: %(default)s)")
-    sampling = parser.add_argument_group("sampling")
-    temperature = sampling.add_mutually_exclusive_group()
-    temperature.add_argument("--temperature", type=float, default=d["temperature"],
-                             help="0 = greedy (default: %(default)s)")
-    temperature.add_argument("--greedy", action="store_const", const=0.0, dest="temperature",
-                             help="greedy decoding: --temperature 0")
-    sampling.add_argument("--top-p", type=float, default=d["top_p"], help="(default: %(default)s)")
-    sampling.add_argument("--min-p", type=float, default=d["min_p"], help="(default: %(default)s)")
-    sampling.add_argument("--top-k", type=int, default=d["top_k"], help="(default: %(default)s)")
-    sampling.add_argument("--max-tokens", type=int, default=d["max_tokens"],
-                          help="generated tokens per sentence, at most (default: %(default)s)")
-    sampling.add_argument("--seed", type=int, default=d["seed"], help="(default: %(default)s)")
-    sampling.add_argument("--end-bias", type=float, default=d["end_bias"],
-                          help="where the model chose to end, go on with a new line when its logit "
-                               "for a newline beats the end's plus this; negative = more triples, "
-                               "0 = the paper's decoding (default: %(default)s)")
-    sampling.add_argument("--grammar", action=argparse.BooleanOptionalAction, default=d["grammar"],
-                          help="constrain output to the answer format (default: on)")
-    sampling.add_argument("--require-spans", action=argparse.BooleanOptionalAction,
-                          default=d["require_spans"],
-                          help="keep only triples whose arg1 and arg2 are non-overlapping spans of "
-                               "the sentence and whose parts differ (default: on)")
-
-
-def extractor_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The :class:`~ptoie.Extractor` keyword arguments of :func:`add_extractor_arguments`' flags."""
-    return {"model_path": args.model, "lora_path": args.lora,
-            **{name: getattr(args, name) for name in EXTRACTOR_OPTIONS}}
 
 
 def _read_sentences(source: Path) -> list[str]:
@@ -132,8 +66,7 @@ def _extract(args: argparse.Namespace) -> int:
         return fail("ptoie extract", f"no sentence in {where}" if args.file
                     else "give a sentence or --file")
     try:
-        extractor = Extractor(**extractor_options(args), n_threads=args.n_threads,
-                              n_gpu_layers=args.n_gpu_layers)
+        extractor = Extractor(**extractor_configs(args))
     except (ModelLoadError, ValueError) as exc:
         return fail("ptoie extract", str(exc))
     with extractor:
@@ -253,7 +186,6 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
                     help="UTF-8 file with one sentence per line; - reads standard input")
     add_format_argument(ex)
     add_extractor_arguments(ex)
-    add_hardware_arguments(ex)
     ex.set_defaults(func=_extract)
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +95,12 @@ def run_extractor(extractor: Any, benchmark: Benchmark, *, load_seconds: float |
     system = {"model_id": extractor.model_id, "model_path": str(extractor.model_path),
               "lora_path": str(extractor.lora_path) if extractor.lora_path else None,
               "lora_merge": extractor.lora_merge, "loaded_path": str(extractor.loaded_path),
-              "grammar": extractor.grammar, "require_spans": extractor.require_spans,
-              "n_parallel": extractor.n_parallel}
+              "grammar": extractor.decoding.grammar, "require_spans": extractor.decoding.require_spans,
+              "n_parallel": extractor.model.n_parallel}
+    sampling = {name: value for name, value in asdict(extractor.decoding).items()
+                if name not in ("grammar", "require_spans")}
     return PredictionRun(predictions=predictions, system=system,
-                         sampling=extractor.sampling.as_dict(), load_seconds=load_seconds,
+                         sampling=sampling, load_seconds=load_seconds,
                          seconds=seconds, n_sentences=len(texts),
                          generated_tokens=sum(r.generated_tokens for r in results),
                          rejected_lines=sum(r.rejected_lines for r in results),

@@ -2,8 +2,11 @@
 
 Several prompts are decoded together, each in its own KV-cache sequence, in one ``llama_decode``
 call per step; a slot whose answer is complete is refilled with the next prompt at once. The
-prompt prefix all prompts share (the instruction, :func:`ptoie.extract.prompt.shared_prefix`) is evaluated once into sequence 0 and
-copied (not recomputed) into every slot: with a unified KV cache the copy shares cells.
+prefix all prompts share, given as text by the caller (:meth:`LlamaBackend.share_prefix`), is
+evaluated once into sequence 0 and copied (not recomputed) into every slot: with a unified KV
+cache the copy shares cells. The backend knows no chat format: an answer ends at an
+end-of-generation token of the vocabulary, at one of the stop texts the caller gives, or where it
+starts repeating a line (:func:`ptoie.extract.generation.repeats_a_line`).
 
 The KV cache is sized for the sentences in flight, not for ``n_parallel`` worst cases: a sentence
 is admitted only when the cells it may need (its prompt suffix plus ``max_tokens``, at most
@@ -16,18 +19,15 @@ from __future__ import annotations
 
 import ctypes
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import llama_cpp
 import numpy as np
 
-from ptoie.extract.prompt import ChatFormat, chat_format_for, shared_prefix
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ptoie.extract.extractor import Generation, SamplingSettings
+from ptoie.extract.config import DecodingConfig
+from ptoie.extract.generation import Generation, repeats_a_line
 
 _PREFIX_SEQ = 0
 KV_CELLS_PER_SLOT = 320
@@ -62,87 +62,104 @@ class _Slot:
     logprobs: list[float] = field(default_factory=list)
     text: bytearray = field(default_factory=bytearray)
     prompt_tokens: int = 0
+    shared_tokens: int = 0       # prompt tokens copied from the shared prefix
     batch_row: int = -1          # row of this slot's logits in the last decode
     reserved: int = 0            # KV cells this slot may still fill (suffix + answer budget)
 
+    @property
+    def busy(self) -> bool:
+        return self.index >= 0
 
-def _repeats_a_line(text: bytes | bytearray) -> int:
-    """Where the answer must stop because it began writing a line it already holds, or -1.
 
-    A model that writes a line again has nothing new to say (the parser would drop the copy), so
-    the answer stops instead of repeating itself up to ``max_tokens``: at the newline that ends a
-    copy of an earlier line (returns ``len(text)``: keep it all), or as soon as the line being
-    written has the arg1, the relation and the first word of arg2 of an earlier line and is still
-    a prefix of it (returns the start of that line: the copy is dropped unfinished). A line that
-    goes on differently (``eram | católicos`` after ``eram | cristãos``) is never cut.
-    """
-    lines = bytes(text).split(b"\n")
-    done = [line.strip() for line in lines[:-1]]
-    if not done:
-        return -1
-    current = lines[-1].lstrip()
-    if not current:  # a line just ended
-        return len(text) if done[-1] and done[-1] in done[:-1] else -1
-    parts = current.split(b" | ")
-    if len(parts) == 3 and b" " in parts[2].lstrip() and any(line.startswith(current) for line in done):
-        return len(text) - len(lines[-1])
-    return -1
+@dataclass
+class _Request:
+    """One :meth:`LlamaBackend.generate` call: its prompts, what is left to admit, the answers."""
+
+    prompts: Sequence[str]
+    decoding: DecodingConfig
+    stop: tuple[str, ...]
+    results: list[Generation | None]
+    queue: deque[int]
+    tokenized: dict[int, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, prompts: Sequence[str], decoding: DecodingConfig, stop: Sequence[str]) -> _Request:
+        return cls(prompts, decoding, tuple(stop), [None] * len(prompts), deque(range(len(prompts))))
+
+    @property
+    def stop_bytes(self) -> tuple[bytes, ...]:
+        return tuple(text.encode() for text in self.stop)
+
+    def tokens(self, index: int, tokenize: Callable[[str], list[int]]) -> list[int]:
+        if index not in self.tokenized:
+            self.tokenized[index] = tokenize(self.prompts[index])
+        return self.tokenized[index]
 
 
 class LlamaBackend:
     def __init__(self, model_path: Path, *, lora_path: Path | None, n_ctx: int, n_threads: int,
                  n_gpu_layers: int, n_parallel: int, n_batch: int, grammar: str | None, verbose: bool) -> None:
         _init_backend(verbose)
-        self._model = self._ctx = self._adapter = None
+        self._model = self._ctx = self._adapter = self._batch = None
+        self.n_parallel = n_parallel
+        self.n_ctx_seq = n_ctx
+        self.n_batch = n_batch
+        self.kv_cells = max(n_ctx, n_parallel * KV_CELLS_PER_SLOT)
+        self._grammar = grammar
+        self._prefix: list[int] = []
+        self._piece_buf = ctypes.create_string_buffer(256)
+        try:
+            self._load_model(model_path, n_gpu_layers)
+            self._new_context(n_threads)
+            if lora_path is not None:
+                self._apply_adapter(lora_path)
+        except ValueError:
+            self.close()
+            raise
+        self._mem = llama_cpp.llama_get_memory(self._ctx)
+        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        # Candidate buffer (llama_token_data layout) for the rare steps that need the full grammar pass.
+        self._candidates = np.zeros(self.n_vocab, dtype=np.dtype(
+            [("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True))
+        self._candidates["id"] = np.arange(self.n_vocab, dtype=np.int32)
+
+    # -- loading ------------------------------------------------------------------------------
+    def _load_model(self, model_path: Path, n_gpu_layers: int) -> None:
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = n_gpu_layers
         self._model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
         if not self._model:
             raise ValueError("llama_model_load_from_file failed (corrupt or unsupported GGUF)")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
-        self.chat_format: ChatFormat = chat_format_for(self._meta("general.architecture"))
-        """The turn markup of this model's family (from the GGUF's ``general.architecture``)."""
+        self.architecture = self._meta("general.architecture")
+        """The model's ``general.architecture`` (``gemma3``, ``llama`` ...), None when absent."""
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         newline = self.tokenize("\n")
         self._newline = newline[0] if len(newline) == 1 else None
         """The vocabulary's token for a lone newline (``end_bias``); None when it has none."""
 
-        self.n_parallel = n_parallel
-        self.n_ctx_seq = n_ctx
-        self.n_batch = n_batch
-        self.kv_cells = max(n_ctx, n_parallel * KV_CELLS_PER_SLOT)
+    def _new_context(self, n_threads: int) -> None:
         cparams = llama_cpp.llama_context_default_params()
         cparams.n_ctx = self.kv_cells
         cparams.n_batch = self.n_batch
         cparams.n_ubatch = self.n_batch
-        cparams.n_seq_max = n_parallel + 1
+        cparams.n_seq_max = self.n_parallel + 1
         cparams.kv_unified = True
         cparams.n_threads = n_threads
         cparams.n_threads_batch = n_threads
         cparams.no_perf = True
         self._ctx = llama_cpp.llama_init_from_model(self._model, cparams)
         if not self._ctx:
-            self.close()
             raise ValueError("llama_init_from_model failed (context too large for memory?)")
-        if lora_path is not None:
-            self._adapter = llama_cpp.llama_adapter_lora_init(self._model, str(lora_path).encode())
-            if not self._adapter:
-                self.close()
-                raise ValueError(f"llama_adapter_lora_init failed for {lora_path}")
-            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
-            scales = (ctypes.c_float * 1)(1.0)
-            if llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, scales):
-                self.close()
-                raise ValueError(f"llama_set_adapters_lora failed for {lora_path}")
-        self._mem = llama_cpp.llama_get_memory(self._ctx)
-        self._batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        self._grammar = grammar
-        # Candidate buffer (llama_token_data layout) for the rare steps that need the full grammar pass.
-        self._candidates = np.zeros(self.n_vocab, dtype=np.dtype(
-            [("id", np.int32), ("logit", np.float32), ("p", np.float32)], align=True))
-        self._candidates["id"] = np.arange(self.n_vocab, dtype=np.int32)
-        self._prefix: list[int] = []
-        self._piece_buf = ctypes.create_string_buffer(256)
+
+    def _apply_adapter(self, lora_path: Path) -> None:
+        self._adapter = llama_cpp.llama_adapter_lora_init(self._model, str(lora_path).encode())
+        if not self._adapter:
+            raise ValueError(f"llama_adapter_lora_init failed for {lora_path}")
+        adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self._adapter)
+        scales = (ctypes.c_float * 1)(1.0)
+        if llama_cpp.llama_set_adapters_lora(self._ctx, adapters, 1, scales):
+            raise ValueError(f"llama_set_adapters_lora failed for {lora_path}")
 
     def _meta(self, key: str) -> str | None:
         buf = ctypes.create_string_buffer(256)
@@ -164,7 +181,7 @@ class LlamaBackend:
         return self._piece_buf.raw[:max(n, 0)]
 
     # -- sampling -----------------------------------------------------------------------------
-    def _new_sampler(self, s: "SamplingSettings") -> object:
+    def _new_sampler(self, s: DecodingConfig) -> object:
         """The sampling chain of one slot (the grammar is kept apart, see :meth:`_sample`)."""
         params = llama_cpp.llama_sampler_chain_default_params()
         params.no_perf = True
@@ -203,26 +220,17 @@ class LlamaBackend:
         does the same). Same result as grammar-first sampling, at a fraction of its cost: a trained
         model's choice is almost always already well-formed.
 
-        ``end_bias`` (``SamplingSettings.end_bias``) acts only where the model chose to end: the
+        ``end_bias`` (``DecodingConfig.end_bias``) acts only where the model chose to end: the
         answer goes on with a new line instead when the grammar allows one and the model's logit
         for ``\\n`` beats its logit for ending plus ``end_bias``. Nothing else changes — a part
         is never lengthened because ending was made less likely (a logit bias on the end tokens
         would do that)."""
         token = llama_cpp.llama_sampler_sample(slot.sampler, self._ctx, row)
         if slot.grammar is not None and not self._allowed(slot, token):
-            cand = self._candidates
-            cand["logit"] = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
-                                                  shape=(self.n_vocab,))
-            cand["id"] = np.arange(self.n_vocab, dtype=np.int32)  # samplers may reorder in place
-            full = llama_cpp.llama_token_data_array(
-                cand.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), self.n_vocab, -1, False)
-            llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(full))
-            llama_cpp.llama_sampler_apply(slot.sampler, ctypes.byref(full))
-            token = full.data[full.selected].id
+            token = self._sample_with_grammar(slot, row)
         if end_bias and llama_cpp.llama_vocab_is_eog(self._vocab, token):
             newline = self._newline
-            logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row),
-                                           shape=(self.n_vocab,))
+            logits = self._logits(row)
             if (newline is not None and logits[newline] > logits[token] + end_bias
                     and self._allowed(slot, newline)):
                 token = newline
@@ -230,9 +238,21 @@ class LlamaBackend:
             llama_cpp.llama_sampler_accept(slot.grammar, token)
         return token
 
+    def _sample_with_grammar(self, slot: _Slot, row: int) -> int:
+        cand = self._candidates
+        cand["logit"] = self._logits(row)
+        cand["id"] = np.arange(self.n_vocab, dtype=np.int32)  # samplers may reorder in place
+        full = llama_cpp.llama_token_data_array(
+            cand.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), self.n_vocab, -1, False)
+        llama_cpp.llama_sampler_apply(slot.grammar, ctypes.byref(full))
+        llama_cpp.llama_sampler_apply(slot.sampler, ctypes.byref(full))
+        return full.data[full.selected].id
+
+    def _logits(self, row: int) -> np.ndarray:
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, row), shape=(self.n_vocab,))
+
     def _logprob(self, row: int, token: int) -> float:
-        ptr = llama_cpp.llama_get_logits_ith(self._ctx, row)
-        logits = np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+        logits = self._logits(row)
         peak = float(logits.max())
         return float(logits[token]) - peak - float(np.log(np.exp(logits - peak).sum()))
 
@@ -253,163 +273,138 @@ class LlamaBackend:
         if rc != 0:
             raise RuntimeError(f"llama_decode failed with code {rc} (KV cache full?)")
 
-    def _ensure_prefix(self, prompt_tokens: list[int]) -> None:
-        """Evaluate the prefix every prompt shares (the instruction) into sequence 0 once.
+    def share_prefix(self, text: str) -> None:
+        """Evaluate ``text``, the start every prompt shares, once into sequence 0. A prompt whose
+        tokens begin with its tokens gets them copied into its own sequence instead of
+        recomputed; any other prompt is decoded whole."""
+        llama_cpp.llama_memory_seq_rm(self._mem, _PREFIX_SEQ, -1, -1)
+        self._prefix = self.tokenize(text)
+        for start in range(0, len(self._prefix), self.n_batch):
+            chunk = self._prefix[start:start + self.n_batch]
+            self._decode([(t, start + p, _PREFIX_SEQ, False) for p, t in enumerate(chunk)])
 
-        The prefix is the tokens of :func:`ptoie.extract.prompt.shared_prefix` where the prompt's own
-        tokens start with them (a prompt that does not is decoded whole, unshared)."""
-        if self._prefix:
-            return
-        prefix = self.tokenize(shared_prefix(self.chat_format))
-        if prompt_tokens[:len(prefix)] == prefix and len(prefix) < len(prompt_tokens):
-            self._prefix = prefix
-        if self._prefix:
-            for start in range(0, len(self._prefix), self.n_batch):
-                chunk = self._prefix[start:start + self.n_batch]
-                self._decode([(t, start + p, _PREFIX_SEQ, False) for p, t in enumerate(chunk)])
-
-    def prompt_eval(self, prompts: Sequence[str]) -> tuple[int, float]:
-        """Evaluate only the non-shared part of each prompt (no sampling), ``n_parallel`` prompts per
-        ``llama_decode`` as :meth:`generate` admits them, and return ``(tokens, seconds)``.
-
-        The throughput reference of ``bench/throughput.py``: the rate at which this model processes
-        tokens in long batches, which generation can approach but not beat."""
-        import time
-
-        token_lists = [self.tokenize(p) for p in prompts]
-        if token_lists:
-            self._ensure_prefix(token_lists[0])
-        suffixes = [t[len(self._prefix):] if t[:len(self._prefix)] == self._prefix else t
-                    for t in token_lists]
-        n_tokens, seconds = 0, 0.0
-        for start in range(0, len(suffixes), self.n_parallel):
-            group = [s for s in suffixes[start:start + self.n_parallel] if s]
-            rows: list[tuple[int, int, int, bool]] = []
-            began = time.perf_counter()
-            for i, suffix in enumerate(group):
-                seq = i + 1
-                if self._prefix:
-                    llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, seq, -1, -1)
-                for j, tok in enumerate(suffix):
-                    if len(rows) == self.n_batch:
-                        self._decode(rows)
-                        rows = []
-                    rows.append((tok, len(self._prefix) + j, seq, j == len(suffix) - 1))
-            if rows:
-                self._decode(rows)
-            seconds += time.perf_counter() - began
-            n_tokens += sum(len(s) for s in group)
-            for i in range(len(group)):
-                llama_cpp.llama_memory_seq_rm(self._mem, i + 1, -1, -1)
-        return n_tokens, seconds
-
-    def generate(self, prompts: Sequence[str], sampling: "SamplingSettings") -> list["Generation"]:
-        from ptoie.extract.extractor import Generation
-
-        results: list[Generation | None] = [None] * len(prompts)
-        queue = deque(range(len(prompts)))
-        tokenized: dict[int, list[int]] = {}
+    def generate(self, prompts: Sequence[str], decoding: DecodingConfig,
+                 stop: Sequence[str] = ()) -> list[Generation]:
+        """The answer to each prompt, in order. An answer ends at an end-of-generation token, at
+        ``decoding.max_tokens``, where it starts repeating a line (:func:`repeats_a_line`), or
+        at the first of the ``stop`` texts (not part of its text)."""
+        request = _Request.of(prompts, decoding, stop)
         slots = [_Slot(seq_id=i + 1) for i in range(self.n_parallel)]
-        max_new = sampling.max_tokens
-        stop_texts = self.chat_format.stop_texts
-        stop_markers = tuple(m.encode() for m in stop_texts)
-
-        def finish(slot: _Slot) -> None:
-            text = bytes(slot.text).decode("utf-8", errors="replace")
-            for marker in stop_texts:
-                cut = text.find(marker)
-                if cut >= 0:
-                    text = text[:cut]
-            results[slot.index] = Generation(
-                text=text,
-                token_texts=[p.decode("utf-8", errors="ignore") for p in slot.pieces],
-                token_logprobs=list(slot.logprobs), prompt_tokens=slot.prompt_tokens)
-            for sampler in (slot.sampler, slot.grammar):
-                if sampler is not None:
-                    llama_cpp.llama_sampler_free(sampler)
-            slot.sampler = slot.grammar = None
-            slot.index = -1
-            llama_cpp.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
-
         try:
-            while queue or any(s.index >= 0 for s in slots):
-                budget = self.n_batch - sum(len(s.pending) for s in slots if s.index >= 0)
-                free_cells = self.kv_cells - len(self._prefix) - sum(s.reserved for s in slots if s.index >= 0)
-                for slot in slots:  # refill free slots
-                    if slot.index >= 0 or not queue:
-                        continue
-                    idx = queue[0]
-                    if idx not in tokenized:
-                        tokenized[idx] = self.tokenize(prompts[idx])
-                    tokens = tokenized[idx]
-                    self._ensure_prefix(tokens)
-                    shared = len(self._prefix) if tokens[:len(self._prefix)] == self._prefix else 0
-                    suffix = tokens[shared:]
-                    if len(suffix) > budget and budget < self.n_batch:
-                        break  # admitted at a later step, when the batch has room
-                    too_long = len(tokens) + 1 > self.n_ctx_seq or not suffix
-                    reserve = min(len(suffix) + max_new, self.n_ctx_seq - shared)
-                    if not too_long and reserve > free_cells and any(s.index >= 0 for s in slots):
-                        break  # admitted when running sentences have freed their cells
-                    queue.popleft()
-                    del tokenized[idx]
-                    slot.index, slot.prompt_tokens = idx, len(tokens)
-                    slot.pieces, slot.logprobs, slot.text = [], [], bytearray()
-                    if too_long:
-                        finish(slot)  # too long for the context: no answer
-                        continue
-                    if shared:
-                        llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, slot.seq_id, -1, -1)
-                    slot.pos = shared
-                    slot.reserved = reserve
-                    free_cells -= reserve
-                    slot.pending = suffix
-                    slot.sampler = self._new_sampler(sampling)
-                    slot.grammar = self._new_grammar()
-                    budget -= len(suffix)
-                rows = []
-                for slot in slots:  # a suffix longer than n_batch is fed over several steps
-                    take = slot.pending[:self.n_batch - len(rows)] if slot.index >= 0 else []
-                    if not take:
-                        continue
-                    complete = len(take) == len(slot.pending)
-                    for j, tok in enumerate(take):
-                        rows.append((tok, slot.pos + j, slot.seq_id, complete and j == len(take) - 1))
-                    if complete:
-                        slot.batch_row = len(rows) - 1
-                    slot.pos += len(take)
-                    slot.pending = slot.pending[len(take):]
+            while request.queue or any(s.busy for s in slots):
+                self._admit(request, slots)
+                rows = self._next_rows(slots)
                 if not rows:
                     continue
                 self._decode(rows)
-                for slot in slots:
-                    if slot.index < 0 or slot.batch_row < 0:
-                        continue
-                    row = slot.batch_row
-                    slot.batch_row = -1
-                    token = self._sample(slot, row, sampling.end_bias)
-                    slot.logprobs.append(self._logprob(row, token))
-                    piece = self._piece(token)
-                    if llama_cpp.llama_vocab_is_eog(self._vocab, token):
-                        slot.logprobs.pop()
-                        finish(slot)
-                        continue
-                    slot.pieces.append(piece)
-                    slot.text += piece
-                    repeat = _repeats_a_line(slot.text)
-                    if repeat >= 0:
-                        del slot.text[repeat:]
-                    if (repeat >= 0 or any(m in slot.text for m in stop_markers) or len(slot.pieces) >= max_new
-                            or slot.pos + 1 >= self.n_ctx_seq):
-                        finish(slot)
-                        continue
-                    slot.pending = [token]
+                self._extend_answers(request, slots)
         except BaseException:
             for slot in slots:
-                if slot.index >= 0:
-                    finish(slot)
+                if slot.busy:
+                    self._finish(request, slot)
             raise
-        return results  # type: ignore[return-value]
+        return request.results  # type: ignore[return-value]
+
+    def _admit(self, request: _Request, slots: list[_Slot]) -> None:
+        """Start the next queued prompts in free slots while the batch has room for their
+        tokens and the KV cache for their cells (a prompt too long for ``n_ctx`` ends at once,
+        with no answer)."""
+        budget = self.n_batch - sum(len(s.pending) for s in slots if s.busy)
+        free_cells = self.kv_cells - len(self._prefix) - sum(s.reserved for s in slots if s.busy)
+        for slot in slots:
+            if slot.busy or not request.queue:
+                continue
+            index = request.queue[0]
+            tokens = request.tokens(index, self.tokenize)
+            shared = len(self._prefix) if tokens[:len(self._prefix)] == self._prefix else 0
+            suffix = tokens[shared:]
+            if len(suffix) > budget and budget < self.n_batch:
+                break  # admitted at a later step, when the batch has room
+            too_long = len(tokens) + 1 > self.n_ctx_seq or not suffix
+            reserve = min(len(suffix) + request.decoding.max_tokens, self.n_ctx_seq - shared)
+            if not too_long and reserve > free_cells and any(s.busy for s in slots):
+                break  # admitted when running sentences have freed their cells
+            request.queue.popleft()
+            del request.tokenized[index]
+            slot.index, slot.prompt_tokens, slot.shared_tokens = index, len(tokens), shared
+            slot.pieces, slot.logprobs, slot.text = [], [], bytearray()
+            if too_long:
+                self._finish(request, slot)
+                continue
+            self._start(slot, request.decoding, shared, suffix, reserve)
+            free_cells -= reserve
+            budget -= len(suffix)
+
+    def _start(self, slot: _Slot, decoding: DecodingConfig, shared: int, suffix: list[int],
+               reserve: int) -> None:
+        if shared:
+            llama_cpp.llama_memory_seq_cp(self._mem, _PREFIX_SEQ, slot.seq_id, -1, -1)
+        slot.pos = shared
+        slot.reserved = reserve
+        slot.pending = suffix
+        slot.sampler = self._new_sampler(decoding)
+        slot.grammar = self._new_grammar()
+
+    def _next_rows(self, slots: list[_Slot]) -> list[tuple[int, int, int, bool]]:
+        """The rows of the next decode: each busy slot's pending tokens, up to ``n_batch`` in all
+        (a suffix longer than that is fed over several steps); logits for a slot's last one."""
+        rows: list[tuple[int, int, int, bool]] = []
+        for slot in slots:
+            take = slot.pending[:self.n_batch - len(rows)] if slot.busy else []
+            if not take:
+                continue
+            complete = len(take) == len(slot.pending)
+            for j, tok in enumerate(take):
+                rows.append((tok, slot.pos + j, slot.seq_id, complete and j == len(take) - 1))
+            if complete:
+                slot.batch_row = len(rows) - 1
+            slot.pos += len(take)
+            slot.pending = slot.pending[len(take):]
+        return rows
+
+    def _extend_answers(self, request: _Request, slots: list[_Slot]) -> None:
+        """Sample the next token of every slot that got logits in the last decode; finish the
+        answers that are over."""
+        stop = request.stop_bytes
+        for slot in slots:
+            if not slot.busy or slot.batch_row < 0:
+                continue
+            row, slot.batch_row = slot.batch_row, -1
+            token = self._sample(slot, row, request.decoding.end_bias)
+            if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                self._finish(request, slot)
+                continue
+            slot.logprobs.append(self._logprob(row, token))
+            piece = self._piece(token)
+            slot.pieces.append(piece)
+            slot.text += piece
+            repeat = repeats_a_line(slot.text)
+            if repeat >= 0:
+                del slot.text[repeat:]
+            if (repeat >= 0 or any(m in slot.text for m in stop)
+                    or len(slot.pieces) >= request.decoding.max_tokens
+                    or slot.pos + 1 >= self.n_ctx_seq):
+                self._finish(request, slot)
+                continue
+            slot.pending = [token]
+
+    def _finish(self, request: _Request, slot: _Slot) -> None:
+        """Record the slot's answer (cut at the first stop text) and free the slot."""
+        text = bytes(slot.text).decode("utf-8", errors="replace")
+        for marker in request.stop:
+            cut = text.find(marker)
+            if cut >= 0:
+                text = text[:cut]
+        request.results[slot.index] = Generation(
+            text=text, token_texts=[p.decode("utf-8", errors="ignore") for p in slot.pieces],
+            token_logprobs=list(slot.logprobs), prompt_tokens=slot.prompt_tokens,
+            shared_prompt_tokens=slot.shared_tokens)
+        for sampler in (slot.sampler, slot.grammar):
+            if sampler is not None:
+                llama_cpp.llama_sampler_free(sampler)
+        slot.sampler = slot.grammar = None
+        slot.index = -1
+        llama_cpp.llama_memory_seq_rm(self._mem, slot.seq_id, -1, -1)
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:

@@ -34,11 +34,19 @@ def resolve_model_path(name: str | Path) -> Path:
     return Path(name).expanduser()
 
 
-def default_model() -> ModelSpec:
-    """The shipped default: base GGUF plus the project's fine-tuned adapter, per models/default.json."""
+def default_model_setting() -> tuple[str, str | None]:
+    """The shipped default as ``(model_path, lora_path)`` settings, per models/default.json: an
+    ``embedded:`` base by its name (each machine finds its own copy) or a GGUF path, and the
+    path of the project's fine-tuned adapter (or None)."""
     spec_path = bundled_path("models", "default.json")
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     model = spec["model"]
-    model_path = resolve_model_path(model) if model.startswith("embedded:") else spec_path.parent / model
     lora = spec.get("lora")
-    return ModelSpec(model_path=model_path, lora_path=spec_path.parent / lora if lora else None)
+    return (model if model.startswith("embedded:") else str(spec_path.parent / model),
+            str(spec_path.parent / lora) if lora else None)
+
+
+def default_model() -> ModelSpec:
+    """The shipped default's files: base GGUF plus the project's fine-tuned adapter."""
+    model, lora = default_model_setting()
+    return ModelSpec(model_path=resolve_model_path(model), lora_path=Path(lora) if lora else None)

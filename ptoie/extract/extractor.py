@@ -1,111 +1,33 @@
 """The GGUF triple extractor: sentence -> prompt -> llama.cpp -> parser -> triples.
 
-One public class, :class:`Extractor`, with keyword-only settings grouped by concern; the
+One public class, :class:`Extractor`, whose settings are two configs grouped by concern
+(:class:`~ptoie.extract.config.ModelConfig`, :class:`~ptoie.extract.config.DecodingConfig`); the
 llama.cpp work happens in a private backend (``ptoie.extract._backend``).
 """
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any
 
 from ptoie.extract.answer_grammar import answer_grammar
-from ptoie.extract.default_model import default_model, resolve_model_path
+from ptoie.extract.config import DecodingConfig, ModelConfig, configs_from_settings
+from ptoie.extract.default_model import resolve_model_path
+from ptoie.extract.generation import Generation, line_confidences
 from ptoie.extract.parser import parse_answer
-from ptoie.extract.prompt import render_prompt
+from ptoie.extract.prompt import STOP_TEXTS, ChatFormat, chat_format_for, render_prompt, shared_prefix
 from ptoie.triple import Triple
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ptoie.extract._backend import LlamaBackend
     from ptoie.extract.lora_merge import MergedQuant
 
 
 class ModelLoadError(RuntimeError):
     """A model or adapter file is missing, is not GGUF, or llama.cpp could not load it."""
-
-
-@dataclass(slots=True)
-class SamplingSettings:
-    """Decoding settings. Defaults are the seed paper's (Melo, Cabral, Claro), plus ``end_bias``."""
-
-    temperature: float = 0.2
-    """0 means greedy decoding."""
-    top_p: float = 0.95
-    min_p: float = 0.05
-    top_k: int = 40
-    max_tokens: int = 160
-    """Upper bound of generated tokens per sentence."""
-    seed: int = 0
-    """Each sentence is decoded with this seed, so a sentence's output does not depend on its
-    neighbours or on the order of the corpus."""
-    end_bias: float = -2.0
-    """Acts only where the model chose to end its answer: it goes on with a new line instead when
-    the grammar allows one and the model's logit for a newline beats its logit for ending plus
-    ``end_bias`` (``ptoie.extract._backend``; nothing else in the answer changes). Negative: the model goes
-    on to another triple unless it is sure the answer is complete; the later triples get lower
-    confidences (:func:`line_confidences`). 0 = the paper's decoding. -2.0 (issue 13,
-    docs/evaluation.md "End bias"): on the shipped model 1.50 triples per PUD-100 sentence instead
-    of 1.02, lexical F1 0.511 vs 0.504, AUC 0.333 vs 0.287."""
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {"temperature": self.temperature, "top_p": self.top_p, "min_p": self.min_p,
-                "top_k": self.top_k, "max_tokens": self.max_tokens, "seed": self.seed,
-                "end_bias": self.end_bias}
-
-
-@dataclass(slots=True)
-class SentenceResult:
-    """What the extractor made of one sentence."""
-
-    sentence: str
-    triples: list[Triple]
-    raw_output: str
-    rejected_lines: int = 0
-    unsupported_triples: int = 0
-    """Triples the answer held that ``require_spans`` dropped."""
-    generated_tokens: int = 0
-    prompt_tokens: int = 0
-
-
-@dataclass(slots=True)
-class Generation:
-    """Backend output for one prompt: the text and, per generated token, its text and log-prob."""
-
-    text: str
-    token_texts: list[str] = field(default_factory=list)
-    token_logprobs: list[float] = field(default_factory=list)
-    prompt_tokens: int = 0
-
-
-def line_confidences(generation: Generation) -> list[float | None]:
-    """Confidence of each line of ``generation.text`` (split on newlines): exp(mean log-prob) of
-    its tokens, times the probability the model gave to going on to it — the product of the
-    log-probs of the newline tokens before it (1 for the first line). A later triple is one the
-    model was less sure to write at all, whatever the decoding made of it (an ``end_bias`` makes
-    it write lines it would have ended before).
-
-    A token belongs to the line where it starts; a token holding a newline closes the line, and
-    its probability goes to the lines after it, not into a line's mean.
-    """
-    lines = generation.text.split("\n")
-    sums = [0.0] * len(lines)
-    counts = [0] * len(lines)
-    reach = [0.0] * len(lines)
-    line, carried = 0, 0.0
-    for piece, logprob in zip(generation.token_texts, generation.token_logprobs):
-        newlines = piece.count("\n")
-        if newlines:
-            carried += logprob
-            for later in range(line + 1, min(line + newlines, len(lines) - 1) + 1):
-                reach[later] = carried
-            line += newlines
-        elif piece.strip() and line < len(lines):
-            sums[line] += logprob
-            counts[line] += 1
-    return [math.exp(s / c + r) if c else None for s, c, r in zip(sums, counts, reach)]
 
 
 def check_gguf(path: Path, what: str) -> Path:
@@ -121,6 +43,40 @@ def check_gguf(path: Path, what: str) -> Path:
     return path
 
 
+def model_files(model: ModelConfig, *, names: tuple[str, str] = ("model", "LoRA adapter")
+                ) -> tuple[Path, Path | None]:
+    """The GGUF files of ``model`` (its ``model_path`` set, see
+    :meth:`~ptoie.extract.config.ModelConfig.with_default_model`): the base, an ``embedded:``
+    name found on this machine, and the adapter or None. :class:`ModelLoadError` naming the file
+    (as ``names``) when one is missing or not GGUF."""
+    if model.model_path is None:
+        raise ValueError("model_files needs a model_path: call ModelConfig.with_default_model() first")
+    try:  # an embedded base that is unknown or not installed is a model that cannot load
+        base = resolve_model_path(model.model_path)
+    except FileNotFoundError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    adapter = Path(model.lora_path).expanduser() if model.lora_path is not None else None
+    return (check_gguf(base, names[0]),
+            check_gguf(adapter, names[1]) if adapter is not None else None)
+
+
+@dataclass(slots=True)
+class SentenceResult:
+    """What the extractor made of one sentence."""
+
+    sentence: str
+    triples: list[Triple]
+    raw_output: str
+    rejected_lines: int = 0
+    unsupported_triples: int = 0
+    """Triples the answer held that ``require_spans`` dropped."""
+    generated_tokens: int = 0
+    prompt_tokens: int = 0
+    shared_prompt_tokens: int = 0
+    """Tokens of the prompt shared by every sentence (the instruction), evaluated once per
+    extractor rather than per sentence."""
+
+
 class Extractor:
     """Extract ``(arg1, rel, arg2)`` triples from Portuguese sentences with a GGUF model.
 
@@ -129,124 +85,78 @@ class Extractor:
         from ptoie import Extractor
         ex = Extractor()                      # the shipped default model
         ex.extract("O Brasil é um país da América do Sul.")
+        Extractor("embedded:smollm2", lora_path="adapter.gguf", temperature=0)
+        Extractor(model=ModelConfig(n_parallel=4), decoding=DecodingConfig(end_bias=0.0))
 
     Args:
-        model_path: GGUF model; None loads the shipped default (``models/default.json``: the
-            embedded Gemma 3 270M base plus ptoie's fine-tuned adapter).
-        lora_path: llama.cpp LoRA-adapter GGUF applied on top of ``model_path``. Ignored when
-            ``model_path`` is None (the default's own adapter is used).
-        lora_merge: how the adapter is applied. ``"q4_0"``, ``"q8_0"``, ``"f16"``: merged into
-            the model once and stored as that type in a cache file (:mod:`ptoie.extract.lora_merge`; the first
-            use takes seconds); merged decodes faster than the adapter at run time on CPU
-            (docs/throughput.md). ``"auto"`` (default): :func:`ptoie.extract.lora_merge.merge_quant_for` the
-            base (Q8_0 on a k-quant base such as Gemma's Q4_K_M, Q4_0 otherwise). None: llama.cpp
-            applies the adapter at run time on every token.
+        model_path: GGUF model or ``embedded:`` base (``ModelConfig.model_path``); None: the
+            shipped default (``models/default.json``: the embedded Gemma 3 270M base plus
+            ptoie's fine-tuned adapter).
+        model: which model and how llama.cpp runs it (:class:`~ptoie.extract.config.ModelConfig`).
+        decoding: how answers are decoded and which triples are kept
+            (:class:`~ptoie.extract.config.DecodingConfig`).
+        settings: any field of either config by name (``lora_path=...``, ``temperature=0``,
+            ``n_parallel=4`` ...), set over ``model`` and ``decoding``; an unknown name is a
+            TypeError.
 
-        n_ctx: longest context of one sentence in tokens (prompt + answer); a longer prompt
-            gets no answer. The KV cache holds max(n_ctx, 320 x n_parallel) cells shared by
-            admission: a sentence starts when its prompt + ``max_tokens`` fit beside the
-            running ones.
-        n_threads: CPU threads; None = all cores of this machine.
-        n_gpu_layers: layers offloaded to the GPU (-1 = all) on a CUDA/Metal build.
-        n_parallel: sentences decoded together (continuous batching); 1 = one at a time.
-        n_batch: most tokens per ``llama_decode`` call (prompt suffixes of newly admitted
-            sentences plus one token per running sentence); None = max(512, n_ctx).
-
-        temperature, top_p, min_p, top_k, max_tokens, seed, end_bias: see :class:`SamplingSettings`.
-
-        grammar: constrain decoding to the answer format (GBNF), so every output parses.
-        require_spans: keep only triples whose arg1 and arg2 are two non-overlapping spans of
-            the sentence and whose parts do not repeat one another
-            (:func:`ptoie.extract.parser.supported`); the others are dropped and counted in
-            ``SentenceResult.unsupported_triples``. TransAlign's gold extractions all have that
-            shape; on its validation sentences the rule drops mostly wrong triples (issue 13,
-            docs/evaluation.md "Span check"). False keeps whatever the model wrote (a model
-            trained to write implicit arguments).
-        verbose: let llama.cpp print its logs.
+    A wrong setting raises :class:`~ptoie.extract.config.ConfigError` (a ValueError) naming it; a
+    model that cannot be loaded raises :class:`ModelLoadError`.
     """
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str] | None = None,
-        *,
-        # model
-        lora_path: str | os.PathLike[str] | None = None,
-        lora_merge: MergedQuant | Literal["auto"] | None = "auto",
-        # hardware
-        n_ctx: int = 2048,
-        n_threads: int | None = None,
-        n_gpu_layers: int = 0,
-        n_parallel: int = 16,
-        n_batch: int | None = None,
-        # sampling
-        temperature: float = 0.2,
-        top_p: float = 0.95,
-        min_p: float = 0.05,
-        top_k: int = 40,
-        max_tokens: int = 160,
-        seed: int = 0,
-        end_bias: float = -2.0,
-        # output
-        grammar: bool = True,
-        require_spans: bool = True,
-        verbose: bool = False,
-    ) -> None:
-        try:  # an embedded base that is unknown or not installed is a model that cannot load
-            if model_path is None:
-                spec = default_model()
-                model, lora = spec.model_path, spec.lora_path
-            else:
-                model = resolve_model_path(model_path)
-                lora = Path(lora_path).expanduser() if lora_path is not None else None
-        except FileNotFoundError as exc:
-            raise ModelLoadError(str(exc)) from exc
-        self.model_path = check_gguf(Path(model), "model")
-        self.lora_path = check_gguf(lora, "LoRA adapter") if lora is not None else None
-        if n_parallel < 1:
-            raise ValueError(f"n_parallel must be >= 1, got {n_parallel}")
-        if end_bias > 0:
-            raise ValueError(f"end_bias must be <= 0 (it only turns an end into a new line; 0 = the "
-                             f"paper's decoding), got {end_bias}")
-        if n_batch is not None and n_batch < n_parallel:
-            raise ValueError(f"n_batch must be >= n_parallel ({n_parallel}), got {n_batch}")
-        self.sampling = SamplingSettings(temperature=temperature, top_p=top_p, min_p=min_p,
-                                         top_k=top_k, max_tokens=max_tokens, seed=seed,
-                                         end_bias=end_bias)
-        self.n_parallel = n_parallel
-        self.grammar = grammar
-        self.require_spans = require_spans
-
-        from ptoie.extract.lora_merge import MERGED_QUANTS, MergeError, merge_quant_for, merged_gguf  # late: numpy/gguf only here
-
-        if lora_merge is not None and lora_merge not in (*MERGED_QUANTS, "auto"):
-            raise ValueError(f"lora_merge must be 'auto', one of {MERGED_QUANTS} or None, got {lora_merge!r}")
-        if self.lora_path is None:
-            lora_merge = None
-        elif lora_merge == "auto":
-            lora_merge = merge_quant_for(self.model_path)
-        self.lora_merge: MergedQuant | None = lora_merge
-        self.loaded_path = self.model_path
+    def __init__(self, model_path: str | os.PathLike[str] | None = None, /, *,
+                 model: ModelConfig | None = None, decoding: DecodingConfig | None = None,
+                 **settings: Any) -> None:
+        if model_path is not None:
+            if "model_path" in settings:
+                raise TypeError("Extractor() got model_path both as its first argument and by name")
+            settings["model_path"] = model_path
+        model, self.decoding = configs_from_settings(settings, model=model, decoding=decoding)
+        self.model: ModelConfig = model.with_default_model()
+        """The model settings, the shipped default named when none was given."""
+        self.model_path, self.lora_path = model_files(self.model)
+        self.lora_merge: MergedQuant | None = self._merge_format()
+        """How the adapter is applied: merged in this format, or None (at run time, or no adapter)."""
+        self.loaded_path = self._merged_model()
         """The GGUF llama.cpp loads: ``model_path``, or the cached merge of model and adapter."""
-        if self.lora_merge is not None:
-            try:
-                self.loaded_path = merged_gguf(self.model_path, self.lora_path, quant=self.lora_merge)
-            except ImportError as exc:
-                raise ModelLoadError(f"lora_merge={self.lora_merge!r} needs the gguf package ({exc}): "
-                                     "pip install gguf, or pass lora_merge=None") from exc
-            except (MergeError, ValueError, OSError) as exc:
-                raise ModelLoadError(f"could not merge adapter {self.lora_path} into {self.model_path}: "
-                                     f"{exc} (lora_merge=None applies it at run time instead)") from exc
+        self._backend = self._load_backend()
+        self.chat_format: ChatFormat = chat_format_for(self._backend.architecture)
+        """The turn markup of the model's family (from the GGUF's ``general.architecture``)."""
+        self._backend.share_prefix(shared_prefix(self.chat_format))
 
-        from ptoie.extract._backend import LlamaBackend  # imported late: keeps `import ptoie` light
+    def _merge_format(self) -> MergedQuant | None:
+        if self.lora_path is None or self.model.lora_merge is None:
+            return None
+        if self.model.lora_merge != "auto":
+            return self.model.lora_merge
+        from ptoie.extract.lora_merge import merge_quant_for  # late: numpy and gguf, for an adapter only
+
+        return merge_quant_for(self.model_path)
+
+    def _merged_model(self) -> Path:
+        if self.lora_merge is None or self.lora_path is None:
+            return self.model_path
+        from ptoie.extract.lora_merge import MergeError, merged_gguf  # late: numpy and gguf, for an adapter only
 
         try:
-            self._backend = LlamaBackend(
-                self.loaded_path, lora_path=None if self.lora_merge else self.lora_path, n_ctx=n_ctx,
-                n_threads=n_threads or os.cpu_count() or 1, n_gpu_layers=n_gpu_layers,
-                n_parallel=n_parallel, n_batch=n_batch or max(512, n_ctx),
-                grammar=answer_grammar() if grammar else None,
-                verbose=verbose,
-            )
+            return merged_gguf(self.model_path, self.lora_path, quant=self.lora_merge)
+        except ImportError as exc:
+            raise ModelLoadError(f"lora_merge={self.lora_merge!r} needs the gguf package ({exc}): "
+                                 "pip install gguf, or pass lora_merge=None") from exc
+        except (MergeError, ValueError, OSError) as exc:
+            raise ModelLoadError(f"could not merge adapter {self.lora_path} into {self.model_path}: "
+                                 f"{exc} (lora_merge=None applies it at run time instead)") from exc
+
+    def _load_backend(self) -> LlamaBackend:
+        from ptoie.extract._backend import LlamaBackend  # late: keeps `import ptoie` free of llama.cpp
+
+        m = self.model
+        try:
+            return LlamaBackend(
+                self.loaded_path, lora_path=None if self.lora_merge else self.lora_path,
+                n_ctx=m.n_ctx, n_threads=m.n_threads or os.cpu_count() or 1,
+                n_gpu_layers=m.n_gpu_layers, n_parallel=m.n_parallel,
+                n_batch=m.n_batch or max(512, m.n_ctx),
+                grammar=answer_grammar() if self.decoding.grammar else None, verbose=m.verbose)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelLoadError(
                 f"llama.cpp could not load {self.model_path}"
@@ -265,19 +175,21 @@ class Extractor:
         return self.extract_batch([sentence])[0].triples
 
     def extract_batch(self, sentences: Sequence[str]) -> list[SentenceResult]:
-        """Results for ``sentences``, in order. Decodes up to ``n_parallel`` of them at once."""
-        prompts = [render_prompt(s, self._backend.chat_format) for s in sentences]
-        generations = self._backend.generate(prompts, self.sampling)
-        results = []
-        for sentence, gen in zip(sentences, generations):
-            parsed = parse_answer(gen.text, sentence, line_confidences(gen),
-                                  require_spans=self.require_spans)
-            results.append(SentenceResult(sentence=sentence, triples=parsed.triples,
-                                          raw_output=gen.text, rejected_lines=parsed.rejected,
-                                          unsupported_triples=parsed.unsupported,
-                                          generated_tokens=len(gen.token_texts),
-                                          prompt_tokens=gen.prompt_tokens))
-        return results
+        """Results for ``sentences``, in order. Decodes up to ``n_parallel`` of them at once; an
+        answer ends at the first turn marker of any chat format
+        (:data:`ptoie.extract.prompt.STOP_TEXTS`)."""
+        prompts = [render_prompt(s, self.chat_format) for s in sentences]
+        generations = self._backend.generate(prompts, self.decoding, stop=STOP_TEXTS)
+        return [self._result(sentence, gen) for sentence, gen in zip(sentences, generations)]
+
+    def _result(self, sentence: str, generation: Generation) -> SentenceResult:
+        parsed = parse_answer(generation.text, sentence, line_confidences(generation),
+                              require_spans=self.decoding.require_spans)
+        return SentenceResult(sentence=sentence, triples=parsed.triples, raw_output=generation.text,
+                              rejected_lines=parsed.rejected, unsupported_triples=parsed.unsupported,
+                              generated_tokens=len(generation.token_texts),
+                              prompt_tokens=generation.prompt_tokens,
+                              shared_prompt_tokens=generation.shared_prompt_tokens)
 
     def close(self) -> None:
         self._backend.close()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from collections.abc import Sequence
 
-from ptoie.extract.prompt import NO_TRIPLE, STOP_TEXTS
+from ptoie.extract.prompt import NO_TRIPLE
 from ptoie.text.tokens import locate_part, spans_overlap
 from ptoie.triple import Triple
-
 
 
 @dataclass(slots=True)
@@ -49,6 +48,19 @@ def parse_line(line: str) -> tuple[str, str, str] | None:
     return parts[0], parts[1], parts[2]
 
 
+def _located(parts: tuple[str, str, str], sentence: str | None
+             ) -> tuple[tuple[str, ...], list[tuple[int, int] | None]]:
+    """The parts as the sentence writes them, and their spans (a part not found: the model's
+    string, span None); the relation and arg2 away from arg1 where the sentence allows."""
+    located: list[tuple[str, tuple[int, int]] | None] = [None, None, None]
+    if sentence:
+        located[0] = locate_part(parts[0], sentence)
+        avoid = located[0][1] if located[0] else None
+        located[1:] = [locate_part(p, sentence, avoid=avoid) for p in parts[1:]]
+    labels = tuple(found[0] if found else p for found, p in zip(located, parts))
+    return labels, [found[1] if found else None for found in located]
+
+
 def parse_answer(text: str | None, sentence: str | None = None,
                  line_confidences: Sequence[float | None] | None = None, *,
                  require_spans: bool = False) -> ParseResult:
@@ -56,7 +68,9 @@ def parse_answer(text: str | None, sentence: str | None = None,
 
     * one triple per line ``arg1 | rel | arg2``; other non-empty lines are counted in ``rejected``
       (the :data:`~ptoie.extract.prompt.NO_TRIPLE` line is not a rejection);
-    * text after an end-of-turn marker is ignored; a truncated last line is simply rejected;
+    * ``text`` is the answer alone: generation stops at, and leaves out, the end-of-turn markup
+      (``Extractor.extract_batch`` stops at :data:`~ptoie.extract.prompt.STOP_TEXTS`); a
+      truncated last line is simply rejected;
     * with ``sentence``, each part is located in it (:func:`ptoie.text.tokens.locate_part`; the relation
       and arg2 away from arg1 where the sentence allows): a part found
       there becomes **the sentence's own text** ``sentence[start:end]`` of its span (the model's
@@ -76,10 +90,6 @@ def parse_answer(text: str | None, sentence: str | None = None,
     result = ParseResult()
     if not text:
         return result
-    for marker in STOP_TEXTS:
-        cut = text.find(marker)
-        if cut >= 0:
-            text = text[:cut]
     seen: set[tuple[str, ...]] = set()
     for i, raw in enumerate(text.split("\n")):
         line = raw.strip()
@@ -91,13 +101,7 @@ def parse_answer(text: str | None, sentence: str | None = None,
         if parts is None:
             result.rejected += 1
             continue
-        located: list[tuple[str, tuple[int, int]] | None] = [None, None, None]
-        if sentence:
-            located[0] = locate_part(parts[0], sentence)
-            avoid = located[0][1] if located[0] else None
-            located[1:] = [locate_part(p, sentence, avoid=avoid) for p in parts[1:]]
-        labels = tuple(found[0] if found else p for found, p in zip(located, parts))
-        spans = [found[1] if found else None for found in located]
+        labels, spans = _located(parts, sentence)
         if require_spans and sentence and not supported(labels, spans):
             result.unsupported += 1
             continue
