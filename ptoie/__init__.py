@@ -1,6 +1,6 @@
 """ptoie: Open Information Extraction for Portuguese with small fine-tuned LLMs.
 
-Data flows one way: corpus -> sentences -> prompt -> extractor -> parser -> Triple -> sinks.
+Data flows one way: corpus -> sentences -> prompt -> extractor -> parser -> Triple -> graph.
 """
 
 from ptoie.extract.config import ConfigError, DecodingConfig, ModelConfig

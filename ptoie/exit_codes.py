@@ -1,5 +1,5 @@
 """The exit status of every ptoie command: one table, printed at the end of each command's help
-(:func:`ptoie.cli.common.exit_status_epilog`) and returned by the commands and the batch job."""
+(:func:`ptoie.cli.common.epilog`) and returned by the commands and the batch job."""
 
 from __future__ import annotations
 

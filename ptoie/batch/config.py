@@ -151,9 +151,9 @@ class BatchConfig:
                        n_gpu_layers=-1 if self.gpus_per_worker > 0 else 0)
 
     SETTINGS_ADDED: ClassVar[dict[str, Any]] = {"end_bias": 0.0, "require_spans": False}
-    """Job settings that runs written by older versions lack, with the value those runs used: a
-    run whose ``_job.json`` lacks one was made with that value (``end_bias``: the paper's
-    decoding; ``require_spans``: every parsed triple was kept)."""
+    """Job settings a stored ``_job.json`` may lack, with the value it stands for: a missing
+    ``end_bias`` reads as 0.0 (the paper's decoding), a missing ``require_spans`` as False (every
+    parsed triple kept); the resume check compares the settings after filling them in."""
 
     def job_settings(self) -> dict[str, Any]:
         """Settings that change what is extracted: a resumed run must use the same ones. The

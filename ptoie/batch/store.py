@@ -62,7 +62,7 @@ class ShardStore:
     def open(self, settings: dict[str, Any], *, overwrite: bool,
              added: dict[str, Any] | None = None) -> None:
         """Create or resume the store; refuse to resume with different extraction settings.
-        ``added``: settings newer than some stores, with the value a store without them used."""
+        ``added``: settings a stored ``_job.json`` may lack, with the value to read for each."""
         self.directory.mkdir(parents=True, exist_ok=True)
         if overwrite:
             for path in self._own_files():

@@ -1,10 +1,12 @@
 """Merge a llama.cpp LoRA adapter into its base GGUF once, and cache the merged model.
 
-llama.cpp applies an adapter at run time as extra matrix products on every LoRA'd projection, and
-the shipped base is Q4_1, which llama.cpp's CPU backend multiplies slower than Q4_0 (it repacks
-Q4_0, not Q4_1, into its interleaved AVX2/AVX-512 GEMM layout). The merged Q4_0 model runs about
-twice as fast at the same PUD-100 F1 (docs/throughput.md has the measurements). Shipping that
-~90 MB file in git is not wanted, so it is built from the two shipped files at first use:
+llama.cpp applies an adapter at run time as extra matrix products on every LoRA'd projection. A
+merged model has none: on SmolLM2's Q4_1 base, which llama.cpp's CPU backend multiplies slower than
+Q4_0 (it repacks Q4_0, not Q4_1, into its interleaved AVX2/AVX-512 GEMM layout), the merged Q4_0
+model runs about twice as fast at the same PUD-100 F1 (docs/throughput.md has the measurements);
+a k-quant base such as Gemma 3 270M's Q4_K_M is merged as Q8_0 (:func:`merge_quant_for`). The
+merged file (~90 MB for SmolLM2) is not shipped; it is built from the base and the adapter at
+first use:
 
 * every base tensor with a LoRA pair is dequantized (``gguf.quants``), gets
   ``scale * B @ A`` added (``scale = alpha / rank``, as llama.cpp applies adapters) and is
