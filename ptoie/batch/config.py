@@ -87,7 +87,7 @@ class BatchConfig:
     """Ray cluster address (``ray.init(address=...)``); None: RAY_ADDRESS or a local Ray."""
     workers: int | Literal["auto"] = "auto"
     """Extractor actors, each with its own model copy. "auto": sized from what the Ray cluster
-    (local or remote) reports, see :func:`ptoie.batch.workers.size_workers`."""
+    (local or remote) reports, see :func:`ptoie.batch.ray_pool.size_workers`."""
     threads_per_worker: int = 1
     """CPU threads per actor (also its Ray ``num_cpus``). A 135M model gains little from more
     threads and loses a lot when cores are shared (llama.cpp threads spin at barriers): scale with

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TextIO
 
+from tqdm import tqdm
+
 from ptoie.batch.config import ProgressMode
 from ptoie.corpus import CorpusProblem
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED
@@ -62,8 +64,6 @@ class Progress:
     """tqdm bar over sentences, with documents and triples/s in the postfix."""
 
     def __init__(self, *, total_sentences: int, total_documents: int, mode: ProgressMode) -> None:
-        from tqdm import tqdm
-
         enabled = mode == "always" or (mode == "auto" and sys.stderr.isatty())
         self.bar = tqdm(total=total_sentences, unit="sent", desc="ptoie-batch", file=sys.stderr,
                         disable=not enabled, dynamic_ncols=True, smoothing=0.1)

@@ -21,7 +21,8 @@ from ptoie.batch.config import BatchConfig, BatchStoppedError, BatchUsageError
 from ptoie.batch.plan import DocumentTask, PreparedDocument, group_batches, prepare_documents
 from ptoie.batch.report import BatchSummary, ErrorLog, IgnoredFiles, Progress
 from ptoie.batch.store import ManifestEntry, OutputLock, ShardStore
-from ptoie.batch.workers import BatchOutcome, DocumentFailure, RayWorkerPool, WorkerPool, WorkersLostError
+from ptoie.batch.ray_pool import RayWorkerPool, WorkersLostError
+from ptoie.batch.workers import BatchOutcome, DocumentFailure, WorkerPool
 
 
 def check_corpus(config: BatchConfig) -> None:

@@ -3,9 +3,11 @@ lock that keeps a second job off it."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -211,9 +213,6 @@ class OutputLock:
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`BatchUsageError` naming the job that holds it."""
-        import fcntl
-        import socket
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

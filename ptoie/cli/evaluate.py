@@ -11,7 +11,12 @@ import traceback
 from pathlib import Path
 
 from ptoie.cli.common import fail, new_parser
+from ptoie.cli.options import add_extractor_arguments, extractor_configs
+from ptoie.evaluation import (BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS, BenchmarkFormatError,
+                              GateConfig, evaluate, format_per_sentence, load_benchmark,
+                              predictions_from_file, run_extractor)
 from ptoie.exit_codes import EXIT_GATE_FAILED, EXIT_OK, EXIT_USAGE
+from ptoie.extract.extractor import Extractor, ModelLoadError
 
 PROG = "ptoie-eval"
 DESCRIPTION = """\
@@ -29,9 +34,6 @@ EXAMPLES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ptoie.cli.options import add_extractor_arguments
-    from ptoie.evaluation import BUNDLED_BENCHMARKS, MATCHERS, NORMALIZATIONS
-
     parser = new_parser(PROG, DESCRIPTION, examples=EXAMPLES,
                         codes=(EXIT_OK, EXIT_GATE_FAILED, EXIT_USAGE))
     add_extractor_arguments(parser)
@@ -80,18 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ptoie.evaluation import (BenchmarkFormatError, GateConfig, evaluate, format_per_sentence,
-                                  load_benchmark, predictions_from_file, run_extractor)
-
     gate = GateConfig(matcher=args.matcher, normalization=args.normalization, min_f1=args.min_f1)
     try:
         benchmark = load_benchmark(args.bench)
         if args.predictions is not None:
             run = predictions_from_file(args.predictions, benchmark)
         else:
-            from ptoie import Extractor, ModelLoadError
-            from ptoie.cli.options import extractor_configs
-
             start = time.perf_counter()
             try:
                 extractor = Extractor(**extractor_configs(args))

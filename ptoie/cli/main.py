@@ -9,6 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from rich.console import Console
+from rich.table import Table
+
 from ptoie.cli.common import (InputError, add_format_argument, add_subcommand, fail,
                               new_parser, read_text)
 from ptoie.cli.options import add_extractor_arguments, extractor_configs
@@ -28,9 +31,6 @@ def _read_sentences(source: Path) -> list[str]:
 
 
 def _print_table(results: list[SentenceResult]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     for result in results:
         table = Table(title=result.sentence, title_justify="left", show_lines=False)

@@ -134,7 +134,7 @@ def _web_document(data: bytes, *, charset: str | None, source: str, fallback_id:
     else ``fallback_id`` (then ``url`` is trafilatura's metadata URL, e.g. ``og:url``).
     """
     from trafilatura import bare_extraction  # late: trafilatura is slow to import
-    from trafilatura.utils import load_html
+    from trafilatura.utils import load_html  # late: trafilatura is slow to import
 
     text = _decode_html(data, charset, source)
     if isinstance(text, CorpusProblem):

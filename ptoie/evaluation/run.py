@@ -21,6 +21,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
+from ptoie import __version__
 from ptoie.evaluation.benchmark import Benchmark, Prediction, read_predictions_tsv, write_predictions_tsv
 from ptoie.evaluation.matchers import MATCHERS, NORMALIZATIONS, MatcherName, Normalization
 from ptoie.evaluation.scorer import CurvePoint, Scores, score_all, sentence_of_each_prediction
@@ -79,8 +82,6 @@ def run_extractor(extractor: Any, benchmark: Benchmark, *, load_seconds: float |
                   chunk_size: int = 16, progress: bool = True) -> PredictionRun:
     """Run ``extractor.extract_batch`` over every benchmark sentence, ``chunk_size`` at a time (a
     progress bar on stderr advances per chunk; within a chunk the extractor batches as it likes)."""
-    from tqdm import tqdm
-
     texts = [s.text for s in benchmark.sentences]
     results = []
     start = time.perf_counter()
@@ -178,8 +179,6 @@ def build_report(benchmark: Benchmark, run: PredictionRun, *, gate: GateConfig,
     gate_scores = all_scores[gate.key]
     passed = gate.min_f1 is None or gate_scores.f1 >= gate.min_f1
     sentences_with_predictions = len(set(sentence_of_each_prediction(benchmark, run.predictions)))
-    from ptoie import __version__
-
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "ptoie_version": __version__,
@@ -221,10 +220,10 @@ def plot_pr_curves(all_scores: dict[str, Scores], gate: GateConfig, path: str | 
                    title: str) -> None:
     """PNG of the PR curves of every matcher under the gate's normalization; the gate's curve bold,
     its best-F1 point marked."""
-    import matplotlib
+    import matplotlib  # late: the Agg backend must be chosen before pyplot is imported
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # late: only after matplotlib.use("Agg")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     for key, s in all_scores.items():

@@ -267,7 +267,7 @@ def plot_loss(history: list[dict[str, Any]], path: Path) -> None:
     """PNG of training (and validation) loss against the step."""
     import matplotlib  # late: the Agg backend must be chosen before pyplot is imported
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # late: only after matplotlib.use("Agg")
     train = [(h["step"], h["loss"]) for h in history if "loss" in h]
     val = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
     fig, ax = plt.subplots(figsize=(6, 4))
