@@ -8,12 +8,10 @@ import sys
 from pathlib import Path
 
 from ptoie.batch import BatchConfig, BatchStoppedError, BatchUsageError, run_batch
-from ptoie.cli.common import fail, new_parser
+from ptoie.cli.common import add_graph_output_arguments, fail, new_parser
 from ptoie.cli.options import add_extractor_arguments, extractor_configs, other_options
 from ptoie.extract.config import ConfigError
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE
-from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES
-from ptoie.graph.sources import confidence
 
 PROG = "ptoie-batch"
 DESCRIPTION = """\
@@ -80,24 +78,7 @@ def _add_output_arguments(parser: argparse.ArgumentParser) -> None:
                             "to it by default")
     group.add_argument("--parquet", type=Path, dest="parquet_dir", metavar="DIR",
                        help="Parquet dataset folder (default: <out stem>.parquet/)")
-    group.add_argument("--graphml", type=Path, metavar="FILE",
-                       help="GraphML file (default: <out stem>.graphml)")
-    group.add_argument("--node-link", type=Path, metavar="FILE",
-                       help="node-link JSON file (default: <out stem>.json)")
-    group.add_argument("--store", type=Path, metavar="DIR",
-                       help="Oxigraph store folder, for ptoie sparql (default: <out stem>.oxigraph/)")
-    group.add_argument("--view", type=Path, metavar="FILE",
-                       help="interactive picture of the graph (default: <out stem>.html)")
-    group.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES, metavar="N",
-                       help="GraphML and node-link JSON only up to this many triples (default: "
-                            f"{DEFAULT_MAX_GRAPH_TRIPLES}; they are held in memory)")
-    group.add_argument("--min-confidence", type=confidence, metavar="C",
-                       help="RDF, store, GraphML/JSON and picture hold only triples with confidence "
-                            ">= C (0..1); the Parquet dataset keeps all (default: all; see README)")
-    group.add_argument("--no-resolve-mentions", dest="resolve_mentions", action="store_false",
-                       help="keep every subject as written in the graph: do not link 'Ele', "
-                            "'O escritor', 'Saramago' to the entity of their document they refer "
-                            "to (docs/graph.md)")
+    add_graph_output_arguments(group)
     group.add_argument("--errors", type=Path, metavar="FILE",
                        help="errors JSONL of this run (default: <out stem>.errors.jsonl)")
     group.add_argument("--overwrite", action="store_true",

@@ -8,10 +8,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ptoie.cli.common import fail, new_parser
+from ptoie.cli.common import add_graph_output_arguments, fail, new_parser
 from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
-from ptoie.graph.build import DEFAULT_MAX_GRAPH_TRIPLES, GraphOutputs, build_graph
-from ptoie.graph.sources import GraphInputError, confidence, parquet_sources
+from ptoie.graph.build import GraphOutputs, build_graph
+from ptoie.graph.sources import GraphInputError, parquet_sources
 
 PROG = "ptoie-kg"
 DESCRIPTION = """\
@@ -37,26 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="Parquet files or dataset folders in the triple schema")
     parser.add_argument("--out", type=Path, required=True, metavar="FILE",
                         help="RDF file: .ttl (Turtle) or .nt (N-Triples)")
-    parser.add_argument("--graphml", type=Path, metavar="FILE",
-                        help="GraphML file (default: <out stem>.graphml)")
-    parser.add_argument("--node-link", type=Path, metavar="FILE",
-                        help="node-link JSON file (default: <out stem>.json)")
-    parser.add_argument("--store", type=Path, metavar="DIR",
-                        help="Oxigraph store folder (default: <out stem>.oxigraph/)")
-    parser.add_argument("--view", type=Path, metavar="FILE",
-                        help="picture of the graph (default: <out stem>.html)")
+    add_graph_output_arguments(parser)
     for name in ("graphml", "node-link", "store", "view"):
         parser.add_argument(f"--no-{name}", action="store_true", help=f"do not write the {name} output")
-    parser.add_argument("--max-graph-triples", type=int, default=DEFAULT_MAX_GRAPH_TRIPLES,
-                        metavar="N", help="GraphML and node-link JSON only up to this many triples "
-                                          "(default: %(default)s; they are held in memory)")
-    parser.add_argument("--min-confidence", type=confidence, metavar="C",
-                        help="keep only triples with confidence >= C (0..1) in every output; the "
-                             "Parquet input is not changed (default: all)")
-    parser.add_argument("--no-resolve-mentions", dest="resolve_mentions", action="store_false",
-                        help="keep every subject as written: do not link 'Ele', 'O escritor', "
-                             "'Saramago' to the entity of their document they refer to "
-                             "(docs/graph.md)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="folder for the RDF fragments and output stamps, reused by reruns "
                              "(default: <out stem>.kgcache/)")
