@@ -60,9 +60,9 @@ PREPOSITIONS = frozenset("de em por para com sem sobre entre até desde contra d
 
 _PUNCTUATION = "\"'“”‘’«»()[]{}.,;:!?¿¡ \t\n"
 _SPACES = re.compile(r"\s+")
-_CACHE = 1 << 14
-"""Entries of each memoised function (the repeated surface forms of a corpus); 1 << 18 held
-840 MB in the labels pass over 1,000,000 synthetic triples, 1 << 14 under 470 MB (2026-12-04)."""
+_CACHE = 1 << 15
+"""Entries per memoised function. 1M synthetic triples (`bench/scale.py kg`, 2026-12-04): 1 << 18
+held 839 MB in the labels pass alone, 1 << 14 468 MB but cost 30 % of the graph stage's time."""
 
 
 # -- folding --------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ default graph see only the knowledge graph.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import islice
 from pathlib import Path
 
-from pyoxigraph import Literal, NamedNode, Quad, Store
+from pyoxigraph import Literal, NamedNode, Quad, Store, parse
 
 from ptoie.graph.fragments import LABELS_KEY, Fragment
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, oxigraph_format
@@ -57,7 +58,7 @@ def sync_store(store_dir: Path, plan: Sequence[Fragment], fmt: RdfFormatName,
                 old_labels = set()
             # A kill during a load leaves statements without their bookkeeping quads: the next
             # call loads the fragment again, and the store keeps one copy of each quad.
-            store.bulk_load(path=str(fragment.path), format=oxigraph_format(fmt))
+            _load(store, fragment, fmt)
             store.extend([Quad(graph, predicate, Literal(key), graph) for key in new])
             loaded_now += 1
         if loaded_now:
@@ -65,6 +66,24 @@ def sync_store(store_dir: Path, plan: Sequence[Fragment], fmt: RdfFormatName,
         return loaded_now
     finally:
         del store
+
+
+LOAD_QUADS = 200_000
+"""Statements per bulk load of the labels fragment. The bulk loader holds its input in memory: a
+row fragment is bounded by rows, but the labels fragment grows with the entities of the whole
+graph (565,590 statements for 1,000,000 synthetic triples: 469 MB loaded at once, 290 MB in
+batches of 200,000, 2026-12-04)."""
+
+
+def _load(store: Store, fragment: Fragment, fmt: RdfFormatName) -> None:
+    """Bulk-load ``fragment``: a row fragment at once (the native loader, which leaves Python's
+    other threads running), the labels fragment :data:`LOAD_QUADS` statements at a time."""
+    if not fragment.keys[0].startswith(LABELS_KEY):
+        store.bulk_load(path=str(fragment.path), format=oxigraph_format(fmt))
+        return
+    quads = parse(path=str(fragment.path), format=oxigraph_format(fmt))
+    while batch := list(islice(quads, LOAD_QUADS)):
+        store.bulk_extend(batch)
 
 
 def _remove_labels(store: Store, vocabulary: RdfVocabulary) -> None:
