@@ -9,12 +9,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from pyoxigraph import Store
 from rdflib import RDF, Graph
 
 from ptoie.cli.kg import main
 from ptoie.files import records_table, write_parquet_shard
-from ptoie.graph import fragments as graph_fragments, sources as graph_sources
+from ptoie.graph import fragments as graph_fragments, sources as graph_sources, store as graph_store
 from ptoie.graph.build import GraphOutputs, build_graph
 from ptoie.graph.rdf import RdfVocabulary
 from ptoie.graph.sources import GraphInputError
@@ -61,8 +60,9 @@ def test_outputs_agree_and_reruns_rewrite_only_what_changed(tmp_path, monkeypatc
     # one more shard: only the last fragment is remade, the store loads only what is new
     sources.append(shard(data, "part-3.parquet", [(99, PEOPLE[5])]))
     loads = []
-    real = Store.bulk_load
-    monkeypatch.setattr(Store, "bulk_load", lambda self, **kw: (loads.append(kw["path"]), real(self, **kw))[1])
+    real = graph_store._load
+    monkeypatch.setattr(graph_store, "_load", lambda store, fragment, fmt: (
+        loads.append(str(fragment.path)), real(store, fragment, fmt))[1])
     third = build_graph(sources, outputs, cache=cache)
     assert third.triples == 7 and third.counts["store"] == 7 and statements(outputs.rdf) == 7
     # the last group only, and the labels (a new entity)
@@ -86,8 +86,9 @@ def test_fragments_are_bounded_by_rows_whatever_the_file_sizes(tmp_path, monkeyp
     sources = [big, *small, last]
     outputs = GraphOutputs.beside(tmp_path / "kg.ttl", view=None)
     loads = []
-    real = Store.bulk_load
-    monkeypatch.setattr(Store, "bulk_load", lambda self, **kw: (loads.append(kw["path"]), real(self, **kw))[1])
+    real = graph_store._load
+    monkeypatch.setattr(graph_store, "_load", lambda store, fragment, fmt: (
+        loads.append(str(fragment.path)), real(store, fragment, fmt))[1])
     report = build_graph(sources, outputs, cache=data / "_kg")
     assert report.triples == 23 and report.counts == dict.fromkeys(["rdf", "store", "graphml", "node-link"], 23)
     assert statements(outputs.rdf) == 23

@@ -12,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from rdflib import Graph, URIRef
 
-from bench.mentions import load, score
+from bench.mentions import load, rows, score
 from ptoie.cli.main import main as ptoie_main
 from ptoie.files import records_table, write_parquet_shard
 from ptoie.graph import canonical
 from ptoie.graph.build import GraphOutputs, build_graph
+from ptoie.graph.mention_pass import may_refer
 from ptoie.graph.mentions import appositions, resolve_document
 from ptoie.triple import Triple
 
@@ -45,6 +46,16 @@ def test_precision_on_the_annotated_documents_is_the_documented_one():
     assert result["coverage"] >= COVERAGE
     # the fallbacks that link every description are measured, and are below 90 %
     assert score(documents, "recent")["precision"] < 0.9
+
+
+def test_documents_without_a_possible_mention_are_skipped_and_only_those():
+    documents = [rows(d) for d in load()]
+    with_mentions = [d for d in documents if resolve_document(d, description_fallback="recent")]
+    assert with_mentions and all(may_refer(d) for d in with_mentions)
+    plain = document(("A Embraer fica em São José dos Campos.",
+                      [("A Embraer", "fica em", "São José dos Campos")]),
+                     ("O Botafogo venceu o Flamengo.", [("O Botafogo", "venceu", "o Flamengo")]))
+    assert not may_refer(plain) and not resolve_document(plain)
 
 
 def test_pronoun_takes_the_nearest_agreeing_named_subject():

@@ -2,6 +2,7 @@
 
 * ``canonical``    entity and relation keys, typed literals (numbers, money, dates)
 * ``mentions``     ``Ele``, ``O escritor``, ``Saramago`` linked to the entity of their document
+* ``mention_pass`` the mentions of Parquet sources, a document at a time; their DuckDB join
 * ``sources``      the Parquet files of triples, read as tables of the triple schema
 * ``rdf``          the vocabulary and its IRIs, RDF statements, their serialisation
 * ``labels``       the preferred label of each entity and relation (DuckDB)

@@ -42,7 +42,8 @@ from ptoie.files import atomic_path
 from ptoie.graph.fragments import (Fragment, labels_fragment, plan_fragments,
                                    remove_stale_fragments, write_fragment)
 from ptoie.graph.labels import entity_labels
-from ptoie.graph.mentions import Key as MentionKey, Mention, resolve_sources
+from ptoie.graph.mention_pass import resolve_sources
+from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.networkx_io import networkx_graph, write_graphml, write_node_link
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, rdf_format
 from ptoie.graph.sources import GraphInputError, TripleReader, confident_rows, read_triples
@@ -179,7 +180,7 @@ class _Build:
 
 def _resolve_mentions(sources: Sequence[Path], min_confidence: float | None
                       ) -> dict[MentionKey, Mention]:
-    """:func:`ptoie.graph.mentions.resolve_sources`; a source that is no table of triples raises
+    """:func:`ptoie.graph.mention_pass.resolve_sources`; a source that is no table of triples raises
     :class:`GraphInputError` naming it."""
     try:
         return resolve_sources(sources, min_confidence)

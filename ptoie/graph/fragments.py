@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from ptoie.files import atomic_path
-from ptoie.graph import canonical, mentions, networkx_io, rdf
+from ptoie.graph import canonical, mention_pass, mentions, networkx_io, rdf
 from ptoie.graph.labels import write_labels
 from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, rdf_extension, write_rdf
@@ -31,9 +31,9 @@ FRAGMENT_ROWS = 25_000
 """At most this many rows (triples) per RDF fragment: what the store bulk-loads at once."""
 GRAPH_FORMAT = hashlib.sha256(b"".join(
     Path(module.__file__).read_bytes()
-    for module in (canonical, mentions, rdf, networkx_io))).hexdigest()[:12]
+    for module in (canonical, mentions, mention_pass, rdf, networkx_io))).hexdigest()[:12]
 """Part of every fragment's key: the digest of the code that writes the statements and graphs
-(``ptoie.graph.canonical``, ``ptoie.graph.mentions``, ``ptoie.graph.rdf``,
+(``ptoie.graph.canonical``, ``ptoie.graph.mentions``, ``mention_pass``, ``ptoie.graph.rdf``,
 ``ptoie.graph.networkx_io``), so caches and stores made by other code are rebuilt."""
 LABELS_KEY = "labels|"
 """The start of the labels fragment's key (the store replaces the labels it holds)."""

@@ -16,7 +16,8 @@ from typing import IO
 import duckdb
 
 from ptoie.graph.canonical import install_sql_functions, preferred_labels
-from ptoie.graph.mentions import Key as MentionKey, Mention, substitute_subjects
+from ptoie.graph.mention_pass import substitute_subjects
+from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples
 from ptoie.graph.sources import duckdb_connection
 
@@ -28,7 +29,7 @@ def label_connection(sources: Sequence[Path], min_confidence: float | None,
                      ) -> duckdb.DuckDBPyConnection:
     """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
     ``min_confidence``; a subject in ``mentions`` as the label of the entity it refers to:
-    :func:`ptoie.graph.mentions.substitute_subjects`) over ``sources`` and the canonical
+    :func:`ptoie.graph.mention_pass.substitute_subjects`) over ``sources`` and the canonical
     functions installed. The files are
     read by name (a job's shards share one schema); files of different schemas, which only
     ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""

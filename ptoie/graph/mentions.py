@@ -34,19 +34,14 @@ on the annotated documents of ``tests/fixtures/mentions/``.
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
-import duckdb
-import pyarrow as pa
 
 from ptoie.graph import canonical
-from ptoie.graph.sources import duckdb_connection
 
 Rule = Literal["pronoun", "apposition", "description", "short-name"]
 DescriptionFallback = Literal["none", "recent", "topic"]
@@ -257,7 +252,7 @@ def _name_before(tokens: list[str], stop: int) -> str | None:
 
 # -- the rules ------------------------------------------------------------------------------------
 @lru_cache(maxsize=1 << 16)
-def _description(surface: str) -> tuple[tuple[str, str], tuple[str, ...]] | None:
+def description_of(surface: str) -> tuple[tuple[str, str], tuple[str, ...]] | None:
     """Gender/number and words of a bare definite description (``O clube carioca``)."""
     words = canonical.tidy(surface).split(" ")
     if len(words) < 2 or len(words) > 4 or words[0].casefold() not in _DEFINITE:
@@ -320,7 +315,7 @@ def _resolve(r: Mapping[str, Any], written: canonical.Entity, document: _Documen
     if apposed is not None:
         name = document.name(canonical.fold(apposed[1]))
         return _linked(name, written, "apposition") if name is not None else None
-    description = _description(r["arg1"])
+    description = description_of(r["arg1"])
     if description is not None:
         return _described(r, description, written, document, subjects, fallback)
     long = document.alias.get(written.key)
@@ -383,67 +378,3 @@ def _most_recent(names: list[_Name], subjects: list[_Subject], document: _Docume
         if name is not None and id(name) in keys:
             return name
     return names[-1]
-
-
-# -- tables ---------------------------------------------------------------------------------------
-_COLUMNS = ["doc_id", "sentence_id", "extraction_index", "arg1", "rel", "arg2", "sentence"]
-
-
-def resolve_rows(rows: Iterable[Mapping[str, Any]]) -> dict[Key, Mention]:
-    """The mentions of triple records ordered by ``doc_id`` (any order within a document), by
-    ``(doc_id, sentence_id, extraction_index)``."""
-    found: dict[Key, Mention] = {}
-    for doc_id, document in itertools.groupby(rows, key=lambda r: r["doc_id"]):
-        for (sentence_id, index), mention in resolve_document(list(document)).items():
-            found[(doc_id, sentence_id, index)] = mention
-    return found
-
-
-def resolve_sources(sources: Sequence[Path], min_confidence: float | None = None
-                    ) -> dict[Key, Mention]:
-    """The mentions of the triples of the Parquet ``sources`` (at or above ``min_confidence``):
-    DuckDB reads them ordered by document and sentence, a document at a time reaches Python. A row
-    that lacks one of these columns (of a file that is no table of triples) is left out."""
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
-    kept = " AND ".join([f"{name} IS NOT NULL" for name in _COLUMNS] + (
-        [] if min_confidence is None else [f"confidence >= {float(min_confidence)!r}"]))
-    con = duckdb_connection()
-    try:
-        for options in ("", ", union_by_name = true"):  # files of one schema are read faster
-            try:
-                cursor = con.execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM read_parquet([{listing}]{options}) WHERE "
-                    f"{kept} ORDER BY doc_id, sentence_id, extraction_index")
-                break
-            except duckdb.Error:
-                if options:
-                    raise
-        return resolve_rows(dict(zip(_COLUMNS, row)) for batch in
-                            iter(lambda: cursor.fetchmany(8192), []) for row in batch)
-    finally:
-        con.close()
-
-
-def subjects_table(found: Mapping[Key, Mention]) -> pa.Table:
-    """``doc_id``, ``sentence_id``, ``extraction_index`` and ``arg1`` (the label of the entity
-    referred to) of each mention: what :func:`substitute_subjects` joins."""
-    keys = list(found)
-    return pa.table({"doc_id": pa.array([k[0] for k in keys], pa.string()),
-                     "sentence_id": pa.array([k[1] for k in keys], pa.int32()),
-                     "extraction_index": pa.array([k[2] for k in keys], pa.int32()),
-                     "arg1": pa.array([found[k].entity.label for k in keys], pa.string())})
-
-
-def substitute_subjects(con: duckdb.DuckDBPyConnection, found: Mapping[Key, Mention],
-                        view: str = "triples") -> None:
-    """Redefine the DuckDB ``view`` (with ``doc_id``, ``sentence_id``, ``extraction_index`` and
-    ``arg1`` among its columns) so that a mention's ``arg1`` is the label of the entity it refers
-    to: queries that key entities by surface form (labels, the picture) then see the linked
-    entity. No mention: the view is left as it is."""
-    if not found:
-        return
-    con.register("ptoie_mentions", subjects_table(found))
-    con.execute(f"ALTER VIEW {view} RENAME TO {view}_as_written")
-    con.execute(f"""CREATE VIEW {view} AS
-        SELECT t.* REPLACE (coalesce(m.arg1, t.arg1) AS arg1) FROM {view}_as_written t
-        LEFT JOIN ptoie_mentions m USING (doc_id, sentence_id, extraction_index)""")

@@ -147,7 +147,7 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
     ``rdfs:label``, the most frequent form of the whole graph, comes from :func:`label_triples`);
     documents (with their URL and title when the input was a web page) and models are typed and
     labelled. An RDF store or parser merges the repeats of other tables (an RDF graph is a set).
-    A subject in ``mentions`` (:func:`ptoie.graph.mentions.resolve_sources`) is the entity it
+    A subject in ``mentions`` (:func:`ptoie.graph.mention_pass.resolve_sources`) is the entity it
     refers to, and its statement says by which rule (``ptoie:resolvedBy``).
     """
     statements = _RecordStatements(vocabulary, mentions)

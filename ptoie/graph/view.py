@@ -44,7 +44,8 @@ from pyvis.network import Network
 
 from ptoie.files import atomic_path
 from ptoie.graph.canonical import install_sql_functions
-from ptoie.graph.mentions import Key, Mention, resolve_sources, substitute_subjects
+from ptoie.graph.mention_pass import resolve_sources, substitute_subjects
+from ptoie.graph.mentions import Key, Mention
 from ptoie.graph.query import PathLike, QueryError, duckdb_triples, parquet_files, source_name
 
 DEFAULT_MAX_NODES = 40
@@ -108,7 +109,7 @@ def write_graph_view(parquet: PathLike | Sequence[PathLike], html_path: PathLike
     ``parquet`` (the job's ``NAME.parquet/`` folder, or Parquet files) to ``html_path``
     (atomically: a complete page or none); with ``min_confidence``, only the triples whose
     confidence is known and at least that; ``mentions`` (else, if ``resolve_mentions``, those of
-    :func:`~ptoie.graph.mentions.resolve_sources`) linked. The module doc says what is drawn.
+    :func:`~ptoie.graph.mention_pass.resolve_sources`) linked. The module doc says what is drawn.
 
     Raises ``ValueError`` (a :class:`~ptoie.graph.query.QueryError`, one line) when there are no
     triples (no Parquet shard, or shards without rows) or the files are not tables of triples."""
