@@ -25,10 +25,10 @@ from ptoie.schema import triple_schema
 
 READ_ROWS = 8192
 """Rows per Parquet read batch."""
-DUCKDB_MEMORY_LIMIT = "256MB"
+DUCKDB_MEMORY_LIMIT = "128MB"
 """DuckDB's memory bound (it spills to the system's temporary folder beyond it): its queries run
-beside the store's bulk loads and the RDF serialisation. On 1,000,000 triples the labels query
-peaked at 413 MB of the process with it, 501 MB without (2026-12-04, 2 cores)."""
+beside the store's bulk loads and the RDF serialisation. ``ptoie-kg`` on 1,000,000 synthetic
+triples (every default output) peaked at 995 MB with 128 MB, 1,044 MB with 256 MB (2026-12-04)."""
 
 
 def duckdb_connection() -> duckdb.DuckDBPyConnection:
