@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from ptoie.batch import BatchConfig, BatchStoppedError, BatchUsageError, run_batch
-from ptoie.cli.common import add_graph_output_arguments, fail, new_parser
+from ptoie.cli.common import fail, new_parser
+from ptoie.cli.graph_options import add_graph_output_arguments
 from ptoie.cli.options import add_extractor_arguments, extractor_configs, other_options
 from ptoie.extract.config import ConfigError
 from ptoie.exit_codes import EXIT_OK, EXIT_SKIPPED, EXIT_STOPPED, EXIT_USAGE

@@ -8,7 +8,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from ptoie.cli.common import add_graph_output_arguments, fail, new_parser
+from ptoie.cli.common import fail, new_parser
+from ptoie.cli.graph_options import add_graph_output_arguments
 from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from ptoie.graph.build import GraphOutputs, build_graph
 from ptoie.graph.sources import GraphInputError, parquet_sources
