@@ -135,10 +135,11 @@ class ArmSpec:
         return spec
 
     def paths(self) -> tuple[Path, Path | None]:
-        from ptoie.extract.default_model import default_model, resolve_model_path
+        from ptoie.extract.config import ModelConfig
+        from ptoie.extract.default_model import resolve_model_path
+        from ptoie.extract.extractor import model_files
         if self.model is None:
-            spec = default_model()
-            model, lora = spec.model_path, spec.lora_path
+            model, lora = model_files(ModelConfig().with_default_model())
         else:
             model, lora = resolve_model_path(self.model), None
         if self.lora is not None:

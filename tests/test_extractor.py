@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from ptoie import Extractor, ModelLoadError
+from ptoie.extract.config import ModelConfig
 from ptoie.extract.default_model import EMBEDDED_SMOLLM2
+from ptoie.extract.extractor import model_files
 from ptoie.resources import bundled_path, embedded_base_gguf
 
 SENTENCES = ["Pedro Álvares Cabral chegou ao Brasil em 1500.",
@@ -90,24 +92,22 @@ def test_a_positive_end_bias_is_a_clear_error():
 
 
 def test_bad_lora_merge_is_a_clear_error():
-    from ptoie.extract.default_model import default_model
-    spec = default_model()
+    model_path, lora_path = model_files(ModelConfig().with_default_model())
     with pytest.raises(ValueError, match="lora_merge must be one of 'auto', 'q4_0', 'q8_0', 'f16' or None"):
-        Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge="q4_1")
+        Extractor(model_path, lora_path=lora_path, lora_merge="q4_1")
 
 
 @pytest.mark.slow
 def test_adapter_merged_or_applied_at_run_time():
     """Default: the adapter is merged into a cached model (Q8_0 matrices on the default's k-quant
     base); lora_merge=None applies it in llama.cpp. Both are the fine-tuned model."""
-    from ptoie.extract.default_model import default_model
-    spec = default_model()
+    model_path, lora_path = model_files(ModelConfig().with_default_model())
     sentence = "Machado de Assis escreveu Dom Casmurro."
     for merge in ("auto", None):
-        with Extractor(spec.model_path, lora_path=spec.lora_path, lora_merge=merge, temperature=0,
+        with Extractor(model_path, lora_path=lora_path, lora_merge=merge, temperature=0,
                        max_tokens=32, n_parallel=1) as ex:
-            assert (ex.loaded_path != spec.model_path) == (merge is not None)
-            assert ex.model_id == f"{spec.model_path.name}+{spec.lora_path.name}"
+            assert (ex.loaded_path != model_path) == (merge is not None)
+            assert ex.model_id == f"{model_path.name}+{lora_path.name}"
             triples = ex.extract_batch([sentence])[0].triples
         assert [t.parts for t in triples] == [("Machado de Assis", "escreveu", "Dom Casmurro")], merge
 

