@@ -3,7 +3,8 @@
 triples that the labels and the picture are counted from.
 
 A document in which no subject can be a mention (:func:`may_refer`, a cheap test) is not read
-whole: on 100,000 synthetic triples without mentions the pass takes half the time.
+whole: on 100,000 synthetic triples without mentions (``bench/scale.py _layout 100000 1``) the
+pass took 6.1 s instead of 11.9 s (2026-12-04, both beside the same other job).
 """
 
 from __future__ import annotations
