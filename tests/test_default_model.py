@@ -6,7 +6,9 @@ import gguf
 import pytest
 
 from ptoie import Extractor
-from ptoie.extract.default_model import EMBEDDED_SMOLLM2, default_model
+from ptoie.extract.config import ModelConfig
+from ptoie.extract.default_model import EMBEDDED_SMOLLM2
+from ptoie.extract.extractor import model_files
 from ptoie.resources import bundled_path
 
 SMOLLM2_ADAPTER = bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf")
@@ -15,10 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 def test_default_is_the_embedded_base_with_the_shipped_lora_adapter():
-    spec = default_model()
-    assert spec.model_path.name == "gemma-3-270m-q4_k_m.gguf"
-    assert spec.lora_path is not None and spec.lora_path.is_file()
-    fields = gguf.GGUFReader(spec.lora_path).fields
+    model_path, lora_path = model_files(ModelConfig().with_default_model())
+    assert model_path.name == "gemma-3-270m-q4_k_m.gguf"
+    assert lora_path is not None and lora_path.is_file()
+    fields = gguf.GGUFReader(lora_path).fields
     assert bytes(fields["general.type"].parts[-1]).decode() == "adapter"
     assert bytes(fields["adapter.type"].parts[-1]).decode() == "lora"
     assert bytes(fields["general.architecture"].parts[-1]).decode() == "gemma3"
@@ -60,7 +62,6 @@ def test_end_bias_goes_on_to_the_next_fact_and_ranks_it_lower():
         assert [t.parts for t in ex.extract(FORMAS)] == [("Alan", "é membro", "da Formas")]
 
 
-
 def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted():
     """require_spans (default on): for a title the model writes a triple whose arg2 lies inside
     its arg1; it is dropped and counted, the raw answer keeps it, and the title gets no triple.
@@ -84,14 +85,14 @@ def test_llama_cpp_and_transformers_give_the_same_answers_with_the_shipped_adapt
     from ptoie.training.config import TrainConfig
     from ptoie.training.generate_hf import generate_answers
     from ptoie.training.train import load_model, load_tokenizer
-    spec = default_model()
+    _, lora_path = model_files(ModelConfig().with_default_model())
     sentences = ["Machado de Assis escreveu Dom Casmurro.", "Fernando Pessoa nasceu em Lisboa em 1888."]
     with Extractor(temperature=0, max_tokens=24, n_parallel=2, lora_merge=None, grammar=False, require_spans=False,
                    end_bias=0.0) as ex:
         llama = [r.raw_output for r in ex.extract_batch(sentences)]
     config = TrainConfig.from_dict({"base_model": "embedded:gemma3-270m", "method": "lora", "lora_r": 32,
                                     "lora_alpha": 64, "lora_dropout": 0.0, "device": "cpu",
-                                    "init_adapter": str(spec.lora_path)})
+                                    "init_adapter": str(lora_path)})
     model = load_model(config, "cpu").merge_and_unload().eval()
     hf = generate_answers(model, load_tokenizer("embedded:gemma3-270m"), sentences, max_new_tokens=24)
     assert hf == llama

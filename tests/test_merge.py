@@ -155,10 +155,11 @@ def test_adapter_errors_are_clear(files, tmp_path):
 @pytest.mark.slow
 def test_real_merged_model_loads_and_extracts(tmp_path):
     from ptoie import Extractor
-    from ptoie.extract.default_model import default_model
+    from ptoie.extract.config import ModelConfig
+    from ptoie.extract.extractor import model_files
 
-    spec = default_model()
-    path = merged_gguf(spec.model_path, spec.lora_path, quant="q4_0", cache_dir=tmp_path)
+    model_path, lora_path = model_files(ModelConfig().with_default_model())
+    path = merged_gguf(model_path, lora_path, quant="q4_0", cache_dir=tmp_path)
     with Extractor(path, temperature=0, max_tokens=40, n_parallel=2, n_threads=2) as ex:
         result = ex.extract_batch(["Machado de Assis escreveu Dom Casmurro."])[0]
     # the fine-tuned behaviour survived the merge: a well-formed triple, not the base model's prose
