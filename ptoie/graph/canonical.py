@@ -69,15 +69,15 @@ held 839 MB in the labels pass alone, 1 << 14 468 MB but cost 30 % of the graph 
 def fold(text: str) -> str:
     """The key form of ``text``: NFKD without combining marks, case-folded, surrounding
     punctuation stripped, whitespace runs as ``_`` (``São  Paulo`` -> ``sao_paulo``)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    bare = unicodedata.normalize("NFC", bare).casefold().strip(_PUNCTUATION)
-    return _SPACES.sub("_", bare) or "_"
+    if not text.isascii():  # ASCII is its own NFKD and NFC form
+        bare = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = unicodedata.normalize("NFC", bare)
+    return _SPACES.sub("_", text.casefold().strip(_PUNCTUATION)) or "_"
 
 
 def tidy(text: str) -> str:
     """``text`` in NFC, whitespace runs as one space, surrounding punctuation stripped."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip(_PUNCTUATION)
+    return " ".join(unicodedata.normalize("NFC", text).split()).strip(_PUNCTUATION)
 
 
 def strip_determiners(text: str) -> tuple[str | None, str]:
@@ -127,6 +127,7 @@ _PERIODS = frozenset("trimestre semestre século seculo década decada".split())
 """Time words that make a phrase a time expression without a year (``no terceiro trimestre``)."""
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})$")
 _NUMERIC_DATE = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-](\d{4})$")
+_YEAR_WORD = re.compile(r"(?<!\S)(?:1\d{3}|20\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?!\S)")
 _DATES = DateDataParser(languages=["pt"], settings={
     "PARSERS": ["absolute-time"], "PREFER_DAY_OF_MONTH": "first", "REQUIRE_PARTS": ["year"]})
 
@@ -149,7 +150,8 @@ def _is_time_expression(text: str) -> bool:
 
 
 def _has_year(text: str) -> bool:
-    return any(_YEAR.match(word) or _NUMERIC_DATE.match(word) for word in text.split())
+    """A word of ``text`` is a year or a numeric date."""
+    return _YEAR_WORD.search(text) is not None
 
 
 @lru_cache(maxsize=_CACHE)
@@ -250,6 +252,8 @@ def _split_time(text: str) -> tuple[str, Value | None]:
     """``Pequim em abril de 2023`` -> ``('Pequim', 2023-04)``: the leftmost split whose tail is a
     time expression with a year and whose head is not a time expression (``Rua 13 de Maio``
     stays whole)."""
+    if not _has_year(text):  # a tail's words are words of the text
+        return text, None
     for match in _TRAILING_TIME.finditer(text):
         head, tail = text[:match.start()].strip(), text[match.end():].strip()
         if head and not _is_time_expression(head) and _has_year(tail):
@@ -331,17 +335,6 @@ def _relational_noun(text: str) -> tuple[str | None, str]:
     return None, text
 
 
-def entity_key(surface: str, *, second: bool = False) -> str | None:
-    """The key of the entity an argument names; None for a second argument that is a literal."""
-    term = argument(surface) if second else subject(surface)
-    return term.key if isinstance(term, Entity) else None
-
-
-def entity_label(surface: str, *, second: bool = False) -> str | None:
-    term = argument(surface) if second else subject(surface)
-    return term.label if isinstance(term, Entity) else None
-
-
 # -- relations ------------------------------------------------------------------------------------
 @lru_cache(maxsize=_CACHE)
 def _lemma(word: str) -> str:
@@ -390,60 +383,3 @@ def relation(surface: str, preposition: str | None = None) -> tuple[str, str]:
 def relation_of(rel: str, arg2: str) -> tuple[str, str]:
     """:func:`relation` of a triple's relation and second argument."""
     return relation(rel, argument(arg2).preposition)
-
-
-# -- the same functions in DuckDB -----------------------------------------------------------------
-SQL_FUNCTIONS = {
-    "ptoie_subject_key": (lambda s: None if s is None else subject(s).key, 1),
-    "ptoie_subject_label": (lambda s: None if s is None else subject(s).label, 1),
-    "ptoie_object_key": (lambda s: None if s is None else entity_key(s, second=True), 1),
-    "ptoie_object_label": (lambda s: None if s is None else entity_label(s, second=True), 1),
-    "ptoie_object_preposition": (lambda s: None if s is None else argument(s).preposition, 1),
-    "ptoie_place_label": (lambda s: getattr(getattr(argument(s), "place", None), "label", None)
-                          if s is not None else None, 1),
-    "ptoie_relation_key": (lambda r, p: None if r is None else relation(r, p)[0], 2),
-    "ptoie_relation_label": (lambda r, p: None if r is None else relation(r, p)[1], 2),
-}
-"""DuckDB scalar functions (VARCHAR -> VARCHAR): an object's key is NULL for a literal."""
-
-
-def install_sql_functions(con) -> None:
-    """Register :data:`SQL_FUNCTIONS` on the DuckDB connection ``con``."""
-    for name, (function, arity) in SQL_FUNCTIONS.items():
-        con.create_function(name, function, ["VARCHAR"] * arity, "VARCHAR",
-                            null_handling="special", side_effects=False)
-
-
-def preferred_labels(con, table: str = "triples") -> tuple[str, str]:
-    """SQL of two queries over ``table`` (a DuckDB relation with ``arg1``, ``rel``, ``arg2``;
-    :func:`install_sql_functions` done): ``(key, label, n)`` of every entity and of every
-    relation, ``label`` the most frequent surface form of the key (ties: the first in code-point
-    order), ``n`` the triples that name it. DuckDB groups the rows and the Python functions run
-    once per distinct surface form."""
-    entities = f"""
-        WITH forms AS (
-            SELECT arg1 AS s, false AS second, count(*) AS n FROM {table} GROUP BY arg1
-            UNION ALL
-            SELECT arg2 AS s, true AS second, count(*) AS n FROM {table} GROUP BY arg2),
-        places AS (  -- a place split off a second argument, keyed as a subject
-            SELECT ptoie_place_label(s) AS s, false AS second, n FROM forms WHERE second),
-        keyed AS (
-            SELECT CASE WHEN second THEN ptoie_object_key(s) ELSE ptoie_subject_key(s) END AS key,
-                   CASE WHEN second THEN ptoie_object_label(s) ELSE ptoie_subject_label(s) END
-                       AS label, n
-            FROM (SELECT * FROM forms UNION ALL SELECT * FROM places WHERE s IS NOT NULL)),
-        labels AS (SELECT key, label, sum(n) AS n FROM keyed WHERE key IS NOT NULL GROUP BY ALL)
-        SELECT key, first(label ORDER BY n DESC, label) AS label, sum(n)::BIGINT AS n
-        FROM labels GROUP BY key ORDER BY key"""
-    relations = f"""
-        WITH forms AS (SELECT rel, arg2, count(*) AS n FROM {table} GROUP BY rel, arg2),
-        objects AS (SELECT a AS arg2, ptoie_object_preposition(a) AS prep
-                    FROM (SELECT DISTINCT arg2 AS a FROM forms)),
-        phrases AS (SELECT rel, prep, sum(n) AS n FROM forms JOIN objects USING (arg2)
-                    GROUP BY ALL),
-        keyed AS (SELECT ptoie_relation_key(rel, prep) AS key,
-                         ptoie_relation_label(rel, prep) AS label, sum(n) AS n
-                  FROM phrases GROUP BY ALL)
-        SELECT key, first(label ORDER BY n DESC, label) AS label, sum(n)::BIGINT AS n
-        FROM keyed GROUP BY key ORDER BY key"""
-    return entities, relations

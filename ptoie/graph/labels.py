@@ -1,5 +1,5 @@
 """Preferred labels: the most frequent surface form of each entity and relation key in the Parquet
-sources, counted by DuckDB (:func:`ptoie.graph.canonical.preferred_labels`), so only the pairs
+sources, counted by DuckDB (:func:`ptoie.graph.canonical_sql.preferred_labels`), so only the pairs
 reach Python.
 
 :func:`write_labels` streams them as ``rdfs:label`` statements (for the RDF outputs);
@@ -15,7 +15,7 @@ from typing import IO
 
 import duckdb
 
-from ptoie.graph.canonical import install_sql_functions, preferred_labels
+from ptoie.graph.canonical_sql import install_sql_functions, preferred_labels
 from ptoie.graph.mention_pass import substitute_subjects
 from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples

@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple, TypeVar
 
 import pyarrow as pa
-from pyoxigraph import Literal as RdfLiteral, NamedNode, RdfFormat, serialize
+from pyoxigraph import Literal as RdfLiteral, NamedNode, Quad, RdfFormat, parse, serialize
 from pyoxigraph import Triple as RdfTriple
 
 from ptoie.graph import canonical
@@ -29,11 +29,11 @@ _OXIGRAPH_FORMATS = {"turtle": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES}
 
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
-RDF_TYPE = NamedNode(_RDF + "type")
-RDF_STATEMENT = NamedNode(_RDF + "Statement")
-RDF_SUBJECT, RDF_PREDICATE, RDF_OBJECT = (NamedNode(_RDF + p) for p in ("subject", "predicate", "object"))
-XSD_INTEGER, XSD_DOUBLE = NamedNode(_XSD + "integer"), NamedNode(_XSD + "double")
+_RDF_TYPE, _RDF_STATEMENT = f"<{_RDF}type>", f"<{_RDF}Statement>"
+_RDF_SUBJECT, _RDF_PREDICATE, _RDF_OBJECT = (f"<{_RDF}{p}>" for p in ("subject", "predicate", "object"))
 _LANG = "pt"
+_K = TypeVar("_K", bound=Hashable)
+_T = TypeVar("_T")
 
 
 # -- IRIs -------------------------------------------------------------------------------------
@@ -97,30 +97,17 @@ class RdfVocabulary:
         return NamedNode(self._document_ns + _id_segment(doc_id))
 
     def extraction(self, doc_id: str, sentence_id: int, extraction_index: int) -> NamedNode:
-        return NamedNode(f"{self._extraction_ns}{_id_segment(doc_id)}/{sentence_id}/"
-                         f"{extraction_index}")
+        return NamedNode(f"{self.extraction_prefix(doc_id)}{sentence_id}/{extraction_index}")
+
+    def extraction_prefix(self, doc_id: str) -> str:
+        """The start of the IRIs of the extractions of a document (sentence and index follow)."""
+        return f"{self._extraction_ns}{_id_segment(doc_id)}/"
 
     def model(self, model_id: str) -> NamedNode:
         return NamedNode(self._model_ns + _id_segment(model_id))
 
 
 # -- statements -------------------------------------------------------------------------------
-_RDF_COLUMNS = ["doc_id", "sentence_id", "sentence", "extraction_index", "arg1", "rel", "arg2",
-                "confidence", "model_id", "doc_url", "doc_title"]
-
-
-def rdf_object(term: canonical.Entity | canonical.Value, vocabulary: RdfVocabulary
-               ) -> NamedNode | RdfLiteral:
-    """The RDF object of a second argument: its entity, or its literal (typed, or ``@pt``)."""
-    if isinstance(term, canonical.Entity):
-        return vocabulary.entity_key(term.key)
-    return _literal(term)
-
-
-def _literal(value: canonical.Value) -> RdfLiteral:
-    if value.datatype is None:
-        return RdfLiteral(value.lexical, language=_LANG)
-    return RdfLiteral(value.lexical, datatype=NamedNode(value.datatype))
 
 
 def split_times(first: canonical.Entity, second: canonical.Entity | canonical.Value
@@ -132,9 +119,26 @@ def split_times(first: canonical.Entity, second: canonical.Entity | canonical.Va
     return times
 
 
+class _Record(NamedTuple):
+    """One row of a table of triples: the columns the RDF statements are made of."""
+
+    doc_id: str
+    sentence_id: int
+    sentence: str
+    extraction_index: int
+    arg1: str
+    rel: str
+    arg2: str
+    confidence: float | None
+    model_id: str
+    doc_url: str | None
+    doc_title: str | None
+
+
 def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
-                mentions: Mapping[MentionKey, Mention] | None = None) -> Iterator[RdfTriple]:
-    """The RDF statements of a table of records, streamed, 4,096 rows at a time.
+                mentions: Mapping[MentionKey, Mention] | None = None) -> Iterator[Quad]:
+    """The RDF statements of a table of records (in the default graph), streamed, 1,024 rows at
+    a time.
 
     Per record: ``<ent:subject> <rel:relation> <ent:object>`` (or a literal object) with the
     canonical terms of :mod:`ptoie.graph.canonical`, and a reified statement
@@ -149,114 +153,145 @@ def rdf_triples(table: pa.Table, vocabulary: RdfVocabulary,
     labelled. An RDF store or parser merges the repeats of other tables (an RDF graph is a set).
     A subject in ``mentions`` (:func:`ptoie.graph.mention_pass.resolve_sources`) is the entity it
     refers to, and its statement says by which rule (``ptoie:resolvedBy``).
+
+    The statements are written as N-Triples lines and read back by pyoxigraph's parser, which
+    builds the terms in Rust: making them one by one with pyoxigraph's Python constructors
+    (1.5 µs a triple) took longer than the rest of the work on a row.
     """
     statements = _RecordStatements(vocabulary, mentions)
-    for batch in table.select(_RDF_COLUMNS).to_batches(max_chunksize=4096):
-        for record in batch.to_pylist():
-            yield from statements.of(record)
+    for batch in table.select(list(_Record._fields)).to_batches(max_chunksize=1024):
+        lines: list[str] = []
+        for values in zip(*(column.to_pylist() for column in batch.columns)):
+            statements.of(_Record(*values), lines)
+        # lenient: every IRI was checked as it was made (NamedNode), once per term
+        yield from parse("".join(lines), RdfFormat.N_TRIPLES, lenient=True)
+
+
+def _nt_text(text: str) -> str:
+    """The body of an N-Triples string literal (its ECHAR escapes)."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _nt_iri(node: NamedNode) -> str:
+    return f"<{node.value}>"
+
+
+def _nt_literal(value: canonical.Value) -> str:
+    if value.datatype is None:
+        return f'"{_nt_text(value.lexical)}"@{_LANG}'
+    return f'"{_nt_text(value.lexical)}"^^<{value.datatype}>'
 
 
 class _RecordStatements:
-    """The statements of records, one table's worth: each entity, relation, document and model
-    is described once (the nodes the table names are remembered); a subject in ``mentions`` is
-    the entity it refers to."""
+    """The statements of records, one table's worth, as N-Triples lines: each entity, relation,
+    document and model is described once (the nodes the table names are remembered); a subject
+    in ``mentions`` is the entity it refers to. Terms that recur from row to row are written
+    once."""
 
     def __init__(self, vocabulary: RdfVocabulary,
                  mentions: Mapping[MentionKey, Mention] | None = None) -> None:
         self.vocabulary = vocabulary
-        self.mentions = mentions
-        self.classes, self.properties = vocabulary.classes, vocabulary.properties
-        self.described: set[str] = set()
-        self.entity = _memo(vocabulary.entity_key)
-        self.relation = _memo(vocabulary.relation_key)
+        self.mentions = mentions or {}
+        self.classes = {name: _nt_iri(node) for name, node in vocabulary.classes.items()}
+        self.properties = {name: _nt_iri(node) for name, node in vocabulary.properties.items()}
+        self.described: set[tuple[str, str, str]] = set()
+        self.entity = _memo(lambda key: _nt_iri(vocabulary.entity_key(key)))
+        self.relation = _memo(lambda key: _nt_iri(vocabulary.relation_key(key)))
+        self.document = _memo(lambda doc_id: _nt_iri(vocabulary.document(doc_id)))
+        self.model = _memo(lambda model_id: _nt_iri(vocabulary.model(model_id)))
+        self.extractions = _memo(  # the start of a document's extraction IRIs, checked once
+            lambda doc_id: NamedNode(vocabulary.extraction_prefix(doc_id)).value)
+        self.url = _memo(lambda url: _nt_iri(NamedNode(url)))  # a URL that is no IRI: ValueError
+        self.text = _memo(lambda text: f'"{_nt_text(text)}"@{_LANG}')
 
-    def of(self, r: dict[str, Any]) -> Iterator[RdfTriple]:
-        """The triple of record ``r``, the descriptions of the nodes it names first, and its
-        reified statement."""
-        v, cls, prop = self.vocabulary, self.classes, self.properties
-        first, second = canonical.subject(r["arg1"]), canonical.argument(r["arg2"])
-        mention = self.mentions.get((r["doc_id"], r["sentence_id"], r["extraction_index"])
-                                    ) if self.mentions else None
+    def of(self, r: _Record, out: list[str]) -> None:
+        """Append the triple of record ``r``, the descriptions of the nodes it names first, and
+        its reified statement to ``out``."""
+        cls, prop = self.classes, self.properties
+        first, second = canonical.subject(r.arg1), canonical.argument(r.arg2)
+        mention = self.mentions.get((r.doc_id, r.sentence_id, r.extraction_index))
         first = mention.entity if mention is not None else first
-        relation_key, relation_label = canonical.relation(r["rel"], second.preposition)
+        relation_key, relation_label = canonical.relation(r.rel, second.preposition)
         subject, predicate = self.entity(first.key), self.relation(relation_key)
-        obj = rdf_object(second, v)
-        statement = v.extraction(r["doc_id"], r["sentence_id"], r["extraction_index"])
-        document, model = v.document(r["doc_id"]), v.model(r["model_id"])
-        yield RdfTriple(subject, predicate, obj)
-        yield from self._describe(subject, cls["Entity"], first.label, _LANG, prop["altLabel"])
-        if isinstance(second, canonical.Entity):
-            yield from self._describe(obj, cls["Entity"], second.label, _LANG, prop["altLabel"])
-        yield from self._describe(predicate, cls["Relation"], relation_label, _LANG,
-                                  prop["altLabel"])
-        yield from self._document(document, r)
-        yield from self._describe(model, cls["Model"], r["model_id"], None, prop["label"])
-        yield RdfTriple(statement, RDF_TYPE, RDF_STATEMENT)
-        yield RdfTriple(statement, RDF_TYPE, cls["Extraction"])
-        yield RdfTriple(statement, RDF_SUBJECT, subject)
-        yield RdfTriple(statement, RDF_PREDICATE, predicate)
-        yield RdfTriple(statement, RDF_OBJECT, obj)
-        yield from self._provenance(statement, r, first, second, document, model, mention)
+        second_entity = isinstance(second, canonical.Entity)
+        obj = self.entity(second.key) if second_entity else _nt_literal(second)
+        statement = f"<{self.extractions(r.doc_id)}{r.sentence_id}/{r.extraction_index}>"
+        out.append(f"{subject} {predicate} {obj} .\n")
+        self._describe(out, "E", first.key, subject, cls["Entity"], first.label,
+                       prop["altLabel"])
+        if second_entity:
+            self._describe(out, "E", second.key, obj, cls["Entity"], second.label,
+                           prop["altLabel"])
+        self._describe(out, "R", relation_key, predicate, cls["Relation"], relation_label,
+                       prop["altLabel"])
+        self._document(out, r)
+        model = self.model(r.model_id)
+        self._describe(out, "M", r.model_id, model, cls["Model"], r.model_id, prop["label"],
+                       language=None)
+        out.append(f"{statement} {_RDF_TYPE} {_RDF_STATEMENT} .\n"
+                   f"{statement} {_RDF_TYPE} {cls['Extraction']} .\n"
+                   f"{statement} {_RDF_SUBJECT} {subject} .\n"
+                   f"{statement} {_RDF_PREDICATE} {predicate} .\n"
+                   f"{statement} {_RDF_OBJECT} {obj} .\n")
+        self._provenance(out, statement, r, first, second, mention)
 
-    def _describe(self, node: NamedNode, klass: NamedNode, label: str, language: str | None,
-                  labelled_by: NamedNode) -> Iterator[RdfTriple]:
-        """``node``'s class and ``label``, unless this table has given them already."""
-        key = node.value + "\x00" + label
-        if key not in self.described:
-            self.described.add(key)
-            yield RdfTriple(node, RDF_TYPE, klass)
-            yield RdfTriple(node, labelled_by, RdfLiteral(label, language=language))
+    def _describe(self, out: list[str], kind: str, key: str, node: str, klass: str, label: str,
+                  labelled_by: str, *, language: str | None = _LANG) -> None:
+        """``node``'s class and ``label``, unless this table has given them already (``kind``
+        and ``key`` name the node)."""
+        seen = (kind, key, label)
+        if seen not in self.described:
+            self.described.add(seen)
+            tag = f"@{language}" if language else ""
+            out.append(f'{node} {_RDF_TYPE} {klass} .\n'
+                       f'{node} {labelled_by} "{_nt_text(label)}"{tag} .\n')
 
-    def _document(self, document: NamedNode, r: dict[str, Any]) -> Iterator[RdfTriple]:
+    def _document(self, out: list[str], r: _Record) -> None:
         """The document of record ``r``: its class and id, and its URL and title when known."""
-        if document.value in self.described:
+        if ("D", r.doc_id, "") in self.described:
             return
-        prop = self.properties
-        yield from self._describe(document, self.classes["Document"], r["doc_id"], None,
-                                  prop["label"])
-        if r["doc_url"]:
-            yield RdfTriple(document, prop["url"], NamedNode(r["doc_url"]))
-        if r["doc_title"]:
-            yield RdfTriple(document, prop["title"], RdfLiteral(r["doc_title"]))
-        self.described.add(document.value)
+        prop, document = self.properties, self.document(r.doc_id)
+        self._describe(out, "D", r.doc_id, document, self.classes["Document"], r.doc_id,
+                       prop["label"], language=None)
+        if r.doc_url:
+            out.append(f"{document} {prop['url']} {self.url(r.doc_url)} .\n")
+        if r.doc_title:
+            out.append(f'{document} {prop["title"]} "{_nt_text(r.doc_title)}" .\n')
+        self.described.add(("D", r.doc_id, ""))
 
-    def _provenance(self, statement: NamedNode, r: dict[str, Any], first: canonical.Entity,
-                    second: canonical.Entity | canonical.Value, document: NamedNode,
-                    model: NamedNode, mention: Mention | None) -> Iterator[RdfTriple]:
+    def _provenance(self, out: list[str], statement: str, r: _Record, first: canonical.Entity,
+                    second: canonical.Entity | canonical.Value, mention: Mention | None) -> None:
         """What the reified ``statement`` of record ``r`` says besides its subject, predicate
         and object: the text, unit, times, place, the rule that resolved its subject
         (``mention``), sentence, position, document, model, confidence."""
-        prop = self.properties
-        for name, column in (("subjectText", "arg1"), ("predicateText", "rel"),
-                             ("objectText", "arg2")):
-            yield RdfTriple(statement, prop[name], RdfLiteral(r[column], language=_LANG))
+        prop, text = self.properties, self.text
+        out.append(f"{statement} {prop['subjectText']} {text(r.arg1)} .\n"
+                   f"{statement} {prop['predicateText']} {text(r.rel)} .\n"
+                   f"{statement} {prop['objectText']} {text(r.arg2)} .\n")
         if isinstance(second, canonical.Value) and second.unit:
-            yield RdfTriple(statement, prop["unit"], RdfLiteral(second.unit))
+            out.append(f'{statement} {prop["unit"]} "{_nt_text(second.unit)}" .\n')
         for time in split_times(first, second):
-            yield RdfTriple(statement, prop["time"], _literal(time))
+            out.append(f"{statement} {prop['time']} {_nt_literal(time)} .\n")
         if isinstance(second, canonical.Entity) and second.place is not None:
             place = self.entity(second.place.key)
-            yield RdfTriple(statement, prop["place"], place)
-            yield from self._describe(place, self.classes["Entity"], second.place.label, _LANG,
-                                      prop["altLabel"])
+            out.append(f"{statement} {prop['place']} {place} .\n")
+            self._describe(out, "E", second.place.key, place, self.classes["Entity"],
+                           second.place.label, prop["altLabel"])
         if mention is not None:
-            yield RdfTriple(statement, prop["resolvedBy"], RdfLiteral(mention.rule))
-        yield RdfTriple(statement, prop["sentence"], RdfLiteral(r["sentence"], language=_LANG))
-        yield RdfTriple(statement, prop["sentenceId"],
-                        RdfLiteral(str(r["sentence_id"]), datatype=XSD_INTEGER))
-        yield RdfTriple(statement, prop["extractionIndex"],
-                        RdfLiteral(str(r["extraction_index"]), datatype=XSD_INTEGER))
-        yield RdfTriple(statement, prop["document"], document)
-        yield RdfTriple(statement, prop["model"], model)
-        if r["confidence"] is not None:
-            yield RdfTriple(statement, prop["confidence"],
-                            RdfLiteral(repr(float(r["confidence"])), datatype=XSD_DOUBLE))
+            out.append(f'{statement} {prop["resolvedBy"]} "{_nt_text(mention.rule)}" .\n')
+        out.append(f"{statement} {prop['sentence']} {text(r.sentence)} .\n"
+                   f'{statement} {prop["sentenceId"]} "{r.sentence_id}"^^<{_XSD}integer> .\n'
+                   f'{statement} {prop["extractionIndex"]} "{r.extraction_index}"^^<{_XSD}integer> .\n'
+                   f"{statement} {prop['document']} {self.document(r.doc_id)} .\n"
+                   f"{statement} {prop['model']} {self.model(r.model_id)} .\n")
+        if r.confidence is not None:
+            out.append(f'{statement} {prop["confidence"]} "{float(r.confidence)!r}"^^<{_XSD}double> .\n')
 
 
 def label_triples(entities: Iterable[tuple[str, str]], relations: Iterable[tuple[str, str]],
                   vocabulary: RdfVocabulary) -> Iterator[RdfTriple]:
     """``rdfs:label`` of each entity and relation, from ``(key, label)`` pairs (the most frequent
-    surface form of each key: :func:`ptoie.graph.canonical.preferred_labels`)."""
+    surface form of each key: :func:`ptoie.graph.canonical_sql.preferred_labels`)."""
     label = vocabulary.properties["label"]
     for key, text in entities:
         yield RdfTriple(vocabulary.entity_key(key), label, RdfLiteral(text, language=_LANG))
@@ -264,11 +299,11 @@ def label_triples(entities: Iterable[tuple[str, str]], relations: Iterable[tuple
         yield RdfTriple(vocabulary.relation_key(key), label, RdfLiteral(text, language=_LANG))
 
 
-def _memo(mint: Callable[[str], NamedNode]) -> Callable[[str], NamedNode]:
+def _memo(mint: Callable[[_K], _T]) -> Callable[[_K], _T]:
     """``mint`` with a cache of the table at hand (keys repeat across its rows)."""
-    cache: dict[str, NamedNode] = {}
+    cache: dict[_K, _T] = {}
 
-    def cached(key: str) -> NamedNode:
+    def cached(key: _K) -> _T:
         node = cache.get(key)
         if node is None:
             node = cache[key] = mint(key)

@@ -43,7 +43,7 @@ from jinja2 import Environment, PackageLoader, Template
 from pyvis.network import Network
 
 from ptoie.files import atomic_path
-from ptoie.graph.canonical import install_sql_functions
+from ptoie.graph.canonical_sql import install_sql_functions
 from ptoie.graph.mention_pass import resolve_sources, substitute_subjects
 from ptoie.graph.mentions import Key, Mention
 from ptoie.graph.query import PathLike, QueryError, duckdb_triples, parquet_files, source_name
