@@ -27,8 +27,11 @@ from ptoie.graph.sources import TripleReader, confident_rows, count_rows
 
 FRAGMENT_SOURCES = 256
 """At most this many Parquet sources per RDF fragment (see :func:`plan_fragments`)."""
-FRAGMENT_ROWS = 25_000
-"""At most this many rows (triples) per RDF fragment: what the store bulk-loads at once."""
+FRAGMENT_ROWS = 20_000
+"""At most this many rows (triples) per RDF fragment: what the store bulk-loads at once. Oxigraph's
+bulk loader holds a fragment's statements in memory (25,000 rows: 400 MB): ``ptoie-kg`` on
+1,000,000 synthetic triples in one file peaked at 855 MB with 20,000 rows, 1,001 MB with 25,000,
+in the same time (159 s, 164 s; ``bench/scale.py kg --layouts 1``, 2026-12-04)."""
 GRAPH_FORMAT = hashlib.sha256(b"".join(
     Path(module.__file__).read_bytes()
     for module in (canonical, mentions, mention_pass, rdf, networkx_io))).hexdigest()[:12]
