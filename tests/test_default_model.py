@@ -9,6 +9,7 @@ from ptoie import Extractor
 from ptoie.extract.config import ModelConfig
 from ptoie.extract.default_model import EMBEDDED_SMOLLM2
 from ptoie.extract.extractor import model_files
+from ptoie.extract.parser import parse_answer
 from ptoie.resources import bundled_path
 
 SMOLLM2_ADAPTER = bundled_path("models", "ptoie-smollm2-135m-lora-f16.gguf")
@@ -26,16 +27,23 @@ def test_default_is_the_embedded_base_with_the_shipped_lora_adapter():
     assert bytes(fields["general.architecture"].parts[-1]).decode() == "gemma3"
 
 
-def test_default_model_extracts_the_obvious_triples():
+@pytest.fixture(scope="module")
+def default_extractor():
+    """The shipped default, greedy: one load for the tests that only read its answers."""
+    with Extractor(temperature=0, max_tokens=48, n_parallel=3) as ex:
+        yield ex
+
+
+def test_default_model_extracts_the_obvious_triples(default_extractor):
     """The untrained base emits no parseable triple at all (docs/evaluation.md); the fine-tuned
     default must find the one fact of each of these simple sentences."""
     sentences = ["Machado de Assis escreveu Dom Casmurro.",
                  "A Universidade de São Paulo foi fundada em 1934.",
                  "O Brasil é o maior país da América do Sul."]
-    with Extractor(temperature=0, max_tokens=48, n_parallel=3) as ex:
-        assert ex.model_id == "gemma-3-270m-q4_k_m.gguf+ptoie-gemma3-270m-lora-f16.gguf"
-        assert ex.lora_merge == "q8_0"        # auto: the base is a k-quant
-        results = ex.extract_batch(sentences)
+    ex = default_extractor
+    assert ex.model_id == "gemma-3-270m-q4_k_m.gguf+ptoie-gemma3-270m-lora-f16.gguf"
+    assert ex.lora_merge == "q8_0"        # auto: the base is a k-quant
+    results = ex.extract_batch(sentences)
     parts = [[t.parts for t in r.triples] for r in results]
     assert parts[0] == [("Machado de Assis", "escreveu", "Dom Casmurro")]
     assert ("A Universidade de São Paulo", "foi fundada em", "1934") in parts[1]
@@ -62,20 +70,18 @@ def test_end_bias_goes_on_to_the_next_fact_and_ranks_it_lower():
         assert [t.parts for t in ex.extract(FORMAS)] == [("Alan", "é membro", "da Formas")]
 
 
-def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted():
+def test_a_triple_the_sentence_does_not_hold_is_dropped_and_counted(default_extractor):
     """require_spans (default on): for a title the model writes a triple whose arg2 lies inside
     its arg1; it is dropped and counted, the raw answer keeps it, and the title gets no triple.
-    Off, the triple stays."""
+    Off (the parser the extractor calls, on the same answer), the triple stays."""
     title = "Geografia do Brasil"
-    with Extractor(temperature=0, max_tokens=48) as ex:
-        assert ex.decoding.require_spans is True
-        result = ex.extract_batch([title])[0]
+    assert default_extractor.decoding.require_spans is True
+    result = default_extractor.extract_batch([title])[0]
     assert result.raw_output == "Geografia do Brasil | é | a maior parte do Brasil"
     assert (result.triples, result.unsupported_triples) == ([], 1)
-    with Extractor(temperature=0, max_tokens=48, require_spans=False) as ex:
-        kept = ex.extract_batch([title])[0]
+    kept = parse_answer(result.raw_output, title, require_spans=False)
     assert [t.parts for t in kept.triples] == [("Geografia do Brasil", "é", "a maior parte do Brasil")]
-    assert kept.unsupported_triples == 0
+    assert kept.unsupported == 0
 
 
 def test_llama_cpp_and_transformers_give_the_same_answers_with_the_shipped_adapter():

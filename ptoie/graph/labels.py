@@ -19,7 +19,7 @@ from ptoie.graph.canonical_sql import install_sql_functions, preferred_labels
 from ptoie.graph.mention_pass import substitute_subjects
 from ptoie.graph.mentions import Key as MentionKey, Mention
 from ptoie.graph.rdf import RdfFormatName, RdfVocabulary, label_triples, serialize_triples
-from ptoie.graph.sources import duckdb_connection
+from ptoie.graph.sources import confidence_condition, duckdb_connection, triples_view
 
 _FETCH_ROWS = 8192
 
@@ -30,26 +30,17 @@ def label_connection(sources: Sequence[Path], min_confidence: float | None,
     """DuckDB with the view ``triples`` (``arg1``, ``rel``, ``arg2`` of the rows at or above
     ``min_confidence``; a subject in ``mentions`` as the label of the entity it refers to:
     :func:`ptoie.graph.mention_pass.substitute_subjects`) over ``sources`` and the canonical
-    functions installed. The files are
-    read by name (a job's shards share one schema); files of different schemas, which only
-    ``ptoie-kg`` may be given, are unified by name (``union_by_name``, a schema read per file)."""
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
-    kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
+    functions installed (:func:`ptoie.graph.sources.triples_view` reads the files)."""
     con = duckdb_connection()
+    try:
+        triples_view(con, sources, columns="doc_id, sentence_id, extraction_index, arg1, rel, arg2",
+                     where=confidence_condition(min_confidence))
+        substitute_subjects(con, mentions or {})
+    except duckdb.Error:
+        con.close()
+        raise
     install_sql_functions(con)
-    for options in ("", ", union_by_name = true"):
-        try:
-            con.execute(f"CREATE OR REPLACE VIEW triples AS SELECT doc_id, sentence_id, "
-                        f"extraction_index, arg1, rel, arg2 FROM "
-                        f"read_parquet([{listing}]{options}){kept}")
-            con.execute("SELECT count(*) FROM triples").fetchall()
-            substitute_subjects(con, mentions or {})
-            return con
-        except duckdb.Error:
-            if options:
-                con.close()
-                raise
-    raise AssertionError("unreachable")
+    return con
 
 
 def entity_labels(sources: Sequence[Path], min_confidence: float | None = None,

@@ -20,7 +20,7 @@ import pyarrow as pa
 from ptoie.graph import canonical
 from ptoie.graph.mentions import (PRONOUNS, Key, Mention, description_of, apposed_name,
                                   resolve_document)
-from ptoie.graph.sources import duckdb_connection
+from ptoie.graph.sources import confidence_condition, duckdb_connection, triples_view
 
 _COLUMNS = ["doc_id", "sentence_id", "extraction_index", "arg1", "rel", "arg2", "sentence"]
 
@@ -57,20 +57,12 @@ def resolve_sources(sources: Sequence[Path], min_confidence: float | None = None
     """The mentions of the triples of the Parquet ``sources`` (at or above ``min_confidence``):
     DuckDB reads them ordered by document and sentence, a document at a time reaches Python. A row
     that lacks one of these columns (of a file that is no table of triples) is left out."""
-    listing = ", ".join("'" + str(p).replace("'", "''") + "'" for p in sources)
-    kept = " AND ".join([f"{name} IS NOT NULL" for name in _COLUMNS] + (
-        [] if min_confidence is None else [f"confidence >= {float(min_confidence)!r}"]))
+    kept = " AND ".join([f"{name} IS NOT NULL" for name in _COLUMNS]
+                        + [confidence_condition(min_confidence) or "true"])
     con = duckdb_connection()
     try:
-        for options in ("", ", union_by_name = true"):  # files of one schema are read faster
-            try:
-                cursor = con.execute(
-                    f"SELECT {', '.join(_COLUMNS)} FROM read_parquet([{listing}]{options}) WHERE "
-                    f"{kept} ORDER BY doc_id, sentence_id, extraction_index")
-                break
-            except duckdb.Error:
-                if options:
-                    raise
+        triples_view(con, sources, columns=", ".join(_COLUMNS), where=kept)
+        cursor = con.execute("SELECT * FROM triples ORDER BY doc_id, sentence_id, extraction_index")
         return resolve_rows(dict(zip(_COLUMNS, row)) for batch in
                             iter(lambda: cursor.fetchmany(8192), []) for row in batch)
     finally:

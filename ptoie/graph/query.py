@@ -37,7 +37,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ptoie.graph.sources import GraphInputError, duckdb_connection, parquet_sources
+from ptoie.graph.sources import (GraphInputError, confidence_condition, duckdb_connection,
+                                 parquet_sources, triples_view)
 from ptoie.schema import rdf_vocabulary
 
 OutputFormat = Literal["table", "jsonl", "csv", "json"]
@@ -251,16 +252,13 @@ _REQUIRED_COLUMNS = ("doc_id", "sentence_id", "sentence", "arg1", "rel", "arg2")
 def duckdb_triples(source: PathLike | Sequence[PathLike], *, min_confidence: float | None = None):
     """A new in-memory DuckDB connection with the view ``triples`` over the Parquet files of
     ``source`` (:func:`parquet_files`); with ``min_confidence``, only the rows whose confidence
-    is known and at least that. The files must share one schema, as a job's shards do
-    (DuckDB's ``union_by_name``, which would merge different ones, costs a schema read per file:
-    1.4 GB and twice the time on 25,000 shards). Raises :class:`QueryError` when the files are
+    is known and at least that (files of different schemas are unified by name:
+    :func:`ptoie.graph.sources.triples_view`). Raises :class:`QueryError` when the files are
     missing or not tables of triples."""
     files = parquet_files(source)
-    listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     con = duckdb_connection()
     try:
-        kept = "" if min_confidence is None else f" WHERE confidence >= {float(min_confidence)!r}"
-        con.execute(f"CREATE VIEW triples AS SELECT * FROM read_parquet([{listing}]){kept}")
+        triples_view(con, files, where=confidence_condition(min_confidence))
         columns = {row[0] for row in con.execute("DESCRIBE triples").fetchall()}
     except duckdb.Error as exc:
         con.close()
