@@ -249,6 +249,15 @@ def test_sql_reads_only_the_shards(kg):
     assert list(result.rows) == [(len(ROWS),)]  # _broken.parquet and _manifest.jsonl skipped
 
 
+def test_sql_unifies_files_whose_columns_differ_by_name(tmp_path):
+    """A user's table in two files, one without the web-page columns: read as one, by name."""
+    table = records_table(records())
+    pq.write_table(table.slice(0, 2), tmp_path / "a.parquet")
+    pq.write_table(table.slice(2).drop_columns(["doc_url", "doc_title"]), tmp_path / "b.parquet")
+    result = sql(tmp_path, "SELECT count(*), count(doc_url) FROM triples")
+    assert list(result.rows) == [(len(ROWS), 0)]
+
+
 def test_table_output_shows_markup_as_text(kg, capsys):
     code, out, _ = run(capsys, "sql", str(kg), "SELECT arg2 FROM triples WHERE doc_id = 'web/1'")
     assert code == 0 and "<script>alert('oi')</script>" in out
