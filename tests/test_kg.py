@@ -194,6 +194,8 @@ def test_ptoie_kg_bad_input_is_one_line_and_exit_2(tmp_path, capsys, name, make,
     path = tmp_path / name
     if make is not None:
         make(path)
-    assert main([str(path), "--out", str(tmp_path / "kg.ttl")]) == 2
+    out = tmp_path / "out"
+    assert main([str(path), "--out", str(out / "kg.ttl")]) == 2
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("ptoie-kg: error: ") and message in line and str(path) in line
+    assert not out.exists()  # nothing written, not even the fragment cache

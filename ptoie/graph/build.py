@@ -121,11 +121,11 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
     background threads while the fragments are serialised (Python), so the stages overlap."""
     vocabulary = vocabulary or RdfVocabulary()
     fmt = rdf_format(outputs.rdf)
-    cache.mkdir(parents=True, exist_ok=True)
     build = _Build(sources, outputs, cache, vocabulary, fmt, _Stamps(cache / _STAMPS),
                    functools.cache(lambda: _resolve_mentions(sources, outputs.min_confidence)
                                    if outputs.resolve_mentions else None))
     plan = plan_fragments(sources, cache, fmt, outputs.min_confidence, outputs.resolve_mentions)
+    cache.mkdir(parents=True, exist_ok=True)  # after the sources are read: bad input writes nothing
     cached = all(f.path.exists() and _counts(build.stamps.rows.get(f.path.name)) for f in plan)
     build.stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
     if not cached or build.view_stale():

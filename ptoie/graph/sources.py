@@ -125,11 +125,22 @@ def read_triples(path: Path) -> pa.Table:
 
 
 def count_rows(path: Path) -> int:
-    """Rows of a Parquet file, from its footer."""
+    """Rows of a Parquet file of triples, from its footer; :class:`GraphInputError` naming the
+    file when it is not readable or lacks a column of the triple schema that may not be null."""
     try:
-        return pq.ParquetFile(path).metadata.num_rows
+        parquet = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
         raise GraphInputError(f"{path}: not a readable Parquet file ({exc})") from None
+    names = set(parquet.schema_arrow.names)
+    for target in triple_schema():
+        if not target.nullable and target.name not in names:
+            raise _missing_column(path, target.name)
+    return parquet.metadata.num_rows
+
+
+def _missing_column(path: Path, name: str) -> GraphInputError:
+    return GraphInputError(f"{path}: column {name!r} is missing; a table of triples has the columns "
+                           f"of schemas/triple.schema.json ({', '.join(triple_schema().names)})")
 
 
 class TripleReader:
@@ -190,9 +201,7 @@ def conform_triples(table: pa.Table, path: Path) -> pa.Table:
     for target in schema:
         if target.name not in table.column_names:
             if not target.nullable:
-                raise GraphInputError(
-                    f"{path}: column {target.name!r} is missing; a table of triples has the columns "
-                    f"of schemas/triple.schema.json ({', '.join(schema.names)})")
+                raise _missing_column(path, target.name)
             columns.append(pa.nulls(table.num_rows, target.type))
             continue
         column = table.column(target.name)
