@@ -125,7 +125,7 @@ def build_graph(sources: Sequence[Path], outputs: GraphOutputs, *, cache: Path,
                    functools.cache(lambda: _resolve_mentions(sources, outputs.min_confidence)
                                    if outputs.resolve_mentions else None))
     plan = plan_fragments(sources, cache, fmt, outputs.min_confidence, outputs.resolve_mentions)
-    cache.mkdir(parents=True, exist_ok=True)  # after the sources are read: bad input writes nothing
+    cache.mkdir(parents=True, exist_ok=True)  # after the sources: bad input writes nothing
     cached = all(f.path.exists() and _counts(build.stamps.rows.get(f.path.name)) for f in plan)
     build.stamps.use([fragment.path for fragment in plan])  # the labels follow from the same sources
     if not cached or build.view_stale():

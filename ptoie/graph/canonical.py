@@ -70,8 +70,9 @@ def fold(text: str) -> str:
     """The key form of ``text``: NFKD without combining marks, case-folded, surrounding
     punctuation stripped, whitespace runs as ``_`` (``São  Paulo`` -> ``sao_paulo``)."""
     if not text.isascii():  # ASCII is its own NFKD and NFC form
-        bare = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
-        text = unicodedata.normalize("NFC", bare)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = unicodedata.normalize(
+            "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
     return _SPACES.sub("_", text.casefold().strip(_PUNCTUATION)) or "_"
 
 
@@ -269,14 +270,17 @@ NAME_CONNECTORS = frozenset("de da do dos das e".split())
 
 
 def _is_proper(text: str) -> bool:
-    words = text.split(" ")  # capitalised words, connectors between them
+    """A name: capitalised words, ``de``/``da``/``do``/``dos``/``das``/``e`` between them."""
+    words = text.split(" ")
     return words[0][:1].isupper() and words[-1][:1].isupper() and all(
         word[:1].isupper() or word in NAME_CONNECTORS for word in words)
 
 
 def _split_place(text: str) -> tuple[str, Entity | None]:
-    """``Lula em Brasília`` -> ``('Lula', Brasília)``: a name, ``em`` (``no``, ``na``, ``nos``,
-    ``nas``) and a name (names join their words with ``de``, not ``em``); else ``(text, None)``."""
+    """``Lula em Brasília`` -> ``('Lula', Brasília)``, ``TAP em Lisboa`` -> ``('TAP', Lisboa)``:
+    a name, ``em`` (or ``no``, ``na``, ``nos``, ``nas``) and another name is the first name at
+    the place of the second (Portuguese names join their words with ``de``, not ``em``). Anything
+    else is returned whole."""
     for match in _PLACE.finditer(text):
         head, tail = text[:match.start()], text[match.end():]
         if _is_proper(head) and _is_proper(tail):

@@ -30,7 +30,9 @@ _OXIGRAPH_FORMATS = {"turtle": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES}
 _RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 _RDF_TYPE, _RDF_STATEMENT = f"<{_RDF}type>", f"<{_RDF}Statement>"
-_RDF_SUBJECT, _RDF_PREDICATE, _RDF_OBJECT = (f"<{_RDF}{p}>" for p in ("subject", "predicate", "object"))
+_RDF_SUBJECT, _RDF_PREDICATE, _RDF_OBJECT = (f"<{_RDF}{p}>"
+                                             for p in ("subject", "predicate", "object"))
+_XSD_INTEGER, _XSD_DOUBLE = _XSD + "integer", _XSD + "double"
 _LANG = "pt"
 _K = TypeVar("_K", bound=Hashable)
 _T = TypeVar("_T")
@@ -176,10 +178,20 @@ def _nt_iri(node: NamedNode) -> str:
     return f"<{node.value}>"
 
 
-def _nt_literal(value: canonical.Value) -> str:
+def _nt_literal(lexical: str, *, language: str | None = None, datatype: str | None = None) -> str:
+    """An N-Triples literal: tagged with ``language``, typed ``datatype`` (an IRI), or plain."""
+    if language is not None:
+        return f'"{_nt_text(lexical)}"@{language}'
+    if datatype is not None:
+        return f'"{_nt_text(lexical)}"^^<{datatype}>'
+    return f'"{_nt_text(lexical)}"'
+
+
+def _nt_value(value: canonical.Value) -> str:
+    """The literal of a value: typed, or a Portuguese string."""
     if value.datatype is None:
-        return f'"{_nt_text(value.lexical)}"@{_LANG}'
-    return f'"{_nt_text(value.lexical)}"^^<{value.datatype}>'
+        return _nt_literal(value.lexical, language=_LANG)
+    return _nt_literal(value.lexical, datatype=value.datatype)
 
 
 class _RecordStatements:
@@ -190,7 +202,6 @@ class _RecordStatements:
 
     def __init__(self, vocabulary: RdfVocabulary,
                  mentions: Mapping[MentionKey, Mention] | None = None) -> None:
-        self.vocabulary = vocabulary
         self.mentions = mentions or {}
         self.classes = {name: _nt_iri(node) for name, node in vocabulary.classes.items()}
         self.properties = {name: _nt_iri(node) for name, node in vocabulary.properties.items()}
@@ -202,7 +213,8 @@ class _RecordStatements:
         self.extractions = _memo(  # the start of a document's extraction IRIs, checked once
             lambda doc_id: NamedNode(vocabulary.extraction_prefix(doc_id)).value)
         self.url = _memo(lambda url: _nt_iri(NamedNode(url)))  # a URL that is no IRI: ValueError
-        self.text = _memo(lambda text: f'"{_nt_text(text)}"@{_LANG}')
+        self.text = _memo(lambda text: _nt_literal(text, language=_LANG))
+        self.integer = _memo(lambda n: _nt_literal(str(n), datatype=_XSD_INTEGER))
 
     def of(self, r: _Record, out: list[str]) -> None:
         """Append the triple of record ``r``, the descriptions of the nodes it names first, and
@@ -214,7 +226,7 @@ class _RecordStatements:
         relation_key, relation_label = canonical.relation(r.rel, second.preposition)
         subject, predicate = self.entity(first.key), self.relation(relation_key)
         second_entity = isinstance(second, canonical.Entity)
-        obj = self.entity(second.key) if second_entity else _nt_literal(second)
+        obj = self.entity(second.key) if second_entity else _nt_value(second)
         statement = f"<{self.extractions(r.doc_id)}{r.sentence_id}/{r.extraction_index}>"
         out.append(f"{subject} {predicate} {obj} .\n")
         self._describe(out, "E", first.key, subject, cls["Entity"], first.label,
@@ -242,13 +254,12 @@ class _RecordStatements:
         seen = (kind, key, label)
         if seen not in self.described:
             self.described.add(seen)
-            tag = f"@{language}" if language else ""
-            out.append(f'{node} {_RDF_TYPE} {klass} .\n'
-                       f'{node} {labelled_by} "{_nt_text(label)}"{tag} .\n')
+            out.append(f"{node} {_RDF_TYPE} {klass} .\n"
+                       f"{node} {labelled_by} {_nt_literal(label, language=language)} .\n")
 
     def _document(self, out: list[str], r: _Record) -> None:
         """The document of record ``r``: its class and id, and its URL and title when known."""
-        if ("D", r.doc_id, "") in self.described:
+        if ("D", r.doc_id, r.doc_id) in self.described:  # described below, once
             return
         prop, document = self.properties, self.document(r.doc_id)
         self._describe(out, "D", r.doc_id, document, self.classes["Document"], r.doc_id,
@@ -256,8 +267,7 @@ class _RecordStatements:
         if r.doc_url:
             out.append(f"{document} {prop['url']} {self.url(r.doc_url)} .\n")
         if r.doc_title:
-            out.append(f'{document} {prop["title"]} "{_nt_text(r.doc_title)}" .\n')
-        self.described.add(("D", r.doc_id, ""))
+            out.append(f"{document} {prop['title']} {_nt_literal(r.doc_title)} .\n")
 
     def _provenance(self, out: list[str], statement: str, r: _Record, first: canonical.Entity,
                     second: canonical.Entity | canonical.Value, mention: Mention | None) -> None:
@@ -269,23 +279,24 @@ class _RecordStatements:
                    f"{statement} {prop['predicateText']} {text(r.rel)} .\n"
                    f"{statement} {prop['objectText']} {text(r.arg2)} .\n")
         if isinstance(second, canonical.Value) and second.unit:
-            out.append(f'{statement} {prop["unit"]} "{_nt_text(second.unit)}" .\n')
+            out.append(f"{statement} {prop['unit']} {_nt_literal(second.unit)} .\n")
         for time in split_times(first, second):
-            out.append(f"{statement} {prop['time']} {_nt_literal(time)} .\n")
+            out.append(f"{statement} {prop['time']} {_nt_value(time)} .\n")
         if isinstance(second, canonical.Entity) and second.place is not None:
             place = self.entity(second.place.key)
             out.append(f"{statement} {prop['place']} {place} .\n")
             self._describe(out, "E", second.place.key, place, self.classes["Entity"],
                            second.place.label, prop["altLabel"])
         if mention is not None:
-            out.append(f'{statement} {prop["resolvedBy"]} "{_nt_text(mention.rule)}" .\n')
+            out.append(f"{statement} {prop['resolvedBy']} {_nt_literal(mention.rule)} .\n")
         out.append(f"{statement} {prop['sentence']} {text(r.sentence)} .\n"
-                   f'{statement} {prop["sentenceId"]} "{r.sentence_id}"^^<{_XSD}integer> .\n'
-                   f'{statement} {prop["extractionIndex"]} "{r.extraction_index}"^^<{_XSD}integer> .\n'
+                   f"{statement} {prop['sentenceId']} {self.integer(r.sentence_id)} .\n"
+                   f"{statement} {prop['extractionIndex']} {self.integer(r.extraction_index)} .\n"
                    f"{statement} {prop['document']} {self.document(r.doc_id)} .\n"
                    f"{statement} {prop['model']} {self.model(r.model_id)} .\n")
         if r.confidence is not None:
-            out.append(f'{statement} {prop["confidence"]} "{float(r.confidence)!r}"^^<{_XSD}double> .\n')
+            confidence = _nt_literal(repr(float(r.confidence)), datatype=_XSD_DOUBLE)
+            out.append(f"{statement} {prop['confidence']} {confidence} .\n")
 
 
 def label_triples(entities: Iterable[tuple[str, str]], relations: Iterable[tuple[str, str]],
@@ -330,10 +341,11 @@ def oxigraph_format(fmt: RdfFormatName) -> RdfFormat:
     return _OXIGRAPH_FORMATS[fmt]
 
 
-def serialize_triples(triples: Iterable[RdfTriple], output: IO[bytes], fmt: RdfFormatName,
+def serialize_triples(triples: Iterable[RdfTriple | Quad], output: IO[bytes], fmt: RdfFormatName,
                       vocabulary: RdfVocabulary) -> None:
-    """Serialise ``triples`` to ``output`` as one document (Turtle with the vocabulary's
-    prefixes; documents written one after another concatenate into one valid file)."""
+    """Serialise ``triples`` (or quads of the default graph) to ``output`` as one document
+    (Turtle with the vocabulary's prefixes; documents written one after another concatenate
+    into one valid file)."""
     prefixes = vocabulary.prefixes if fmt == "turtle" else None
     serialize(triples, output, oxigraph_format(fmt), prefixes=prefixes)
 

@@ -139,8 +139,9 @@ def count_rows(path: Path) -> int:
 
 
 def _missing_column(path: Path, name: str) -> GraphInputError:
-    return GraphInputError(f"{path}: column {name!r} is missing; a table of triples has the columns "
-                           f"of schemas/triple.schema.json ({', '.join(triple_schema().names)})")
+    return GraphInputError(f"{path}: column {name!r} is missing; a table of triples has the "
+                           f"columns of schemas/triple.schema.json "
+                           f"({', '.join(triple_schema().names)})")
 
 
 class TripleReader:
