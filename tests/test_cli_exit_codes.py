@@ -41,3 +41,13 @@ def test_an_output_that_cannot_be_written_stops_with_4(tmp_path, capsys):
     assert main.main(["view", str(TRIPLES), "--out", str(blocker / "kg.html")]) == EXIT_STOPPED
     err = capsys.readouterr().err
     assert err.startswith("ptoie view: error: cannot write ") and err.count("\n") == 1
+
+
+def test_commands_that_build_no_graph_start_without_the_graph_stage():
+    """ptoie-train and ptoie-eval import neither DuckDB nor pyoxigraph (the graph stage's)."""
+    import subprocess
+    import sys
+    code = ("import sys, ptoie.cli.train, ptoie.cli.evaluate; "
+            "print(sorted(m for m in ('duckdb', 'pyoxigraph') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -308,3 +308,15 @@ def test_bad_input_is_one_line_and_exit_2(kg, tmp_path, capsys, command, where, 
     assert err.count("\n") == 1 and err.endswith("\n"), err
     assert err.startswith(f"ptoie {command}: error: ") and message in err, err
     assert len(err) < 400, err
+
+
+@pytest.mark.parametrize("command, query", [("sql", "SELECT 1"), ("view", None)])
+def test_a_folder_that_cannot_be_listed_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch,
+                                                               command, query):
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    code, out, err = run(capsys, command, str(tmp_path), *([query] if query else []))
+    assert (code, out) == (2, "")
+    assert err == f"ptoie {command}: error: {tmp_path}: cannot list the folder (Permission denied)\n"

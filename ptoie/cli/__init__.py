@@ -5,6 +5,7 @@
 * ``kg``        ``ptoie-kg``: the graph outputs from Parquet triples
 * ``evaluate``  ``ptoie-eval``: the PUD-100 gate and benchmark scores
 * ``train``     ``ptoie-train``: prepare, train, export
-* ``common``    what they share: the help layout and exit-status table, ``--format``,
-  ``--threads``, reading ``-`` (standard input)
+* ``options``   the flags of the extractor, made from its configuration classes
+* ``graph_options``  the graph-output flags of ``ptoie-batch`` and ``ptoie-kg``
+* ``common``    what they all share: the help layout, the exit-status table, the one-line error
 """

@@ -1,7 +1,6 @@
 """What every command shares: the help layout (a plain-text description, examples, the exit-status
-table of :mod:`ptoie.exit_codes`), the flags that mean the same thing everywhere (``--format``,
-``--threads``, ``--n-gpu-layers``), reading an input file or ``-`` (standard input), and the
-one-line error."""
+table of :mod:`ptoie.exit_codes`) and the one-line error. It imports no stage of the pipeline, so
+a command starts without the stages it does not use."""
 
 from __future__ import annotations
 
@@ -9,10 +8,8 @@ import argparse
 import sys
 import textwrap
 from collections.abc import Sequence
-from pathlib import Path
 
 from ptoie.exit_codes import EXIT_GATE_FAILED, EXIT_MEANINGS, EXIT_USAGE
-from ptoie.graph.query import OUTPUT_FORMATS
 
 _TABLE_WIDTH = 80
 
@@ -67,37 +64,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction, name: str, *, summary
     line in the parent's help."""
     return subparsers.add_parser(name, help=summary, description=description,
                                  epilog=epilog(examples, codes), formatter_class=HelpFormatter)
-
-
-def add_format_argument(parser: argparse.ArgumentParser) -> None:
-    """``--format``: how rows are printed, the same choices in every command."""
-    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
-                        help="table: aligned columns; jsonl: one JSON object per line; csv: a "
-                             "header row, then one row per line; json: a list of objects "
-                             "(default: %(default)s)")
-
-
-class InputError(ValueError):
-    """An input file that cannot be read; the message is one line naming it."""
-
-
-def read_text(source: str | Path, what: str) -> str:
-    """The UTF-8 text of the file ``source``, or of standard input when ``source`` is ``-``.
-    Raises :class:`InputError` naming the file (and the line of a byte that is not UTF-8);
-    ``what`` names the file in the message ("sentence file")."""
-    name = str(source)
-    try:
-        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} not found: {name}") from None
-    except OSError as exc:
-        raise InputError(f"{name}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        where = "standard input" if name == "-" else name
-        raise InputError(f"{where}:{line}: not UTF-8 text ({exc.reason})") from None
 
 
 def fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:

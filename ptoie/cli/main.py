@@ -12,16 +12,46 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from ptoie.cli.common import (InputError, add_format_argument, add_subcommand, fail,
-                              new_parser, read_text)
+from ptoie.cli.common import add_subcommand, fail, new_parser
 from ptoie.cli.options import add_extractor_arguments, extractor_configs
 from ptoie.exit_codes import EXIT_OK, EXIT_STOPPED, EXIT_USAGE
 from ptoie.extract.extractor import Extractor, ModelLoadError, SentenceResult
-from ptoie.graph.query import (OutputFormat, QueryError, QueryResult, kg_paths, sparql, sql,
-                               write_result)
+from ptoie.graph.query import (OUTPUT_FORMATS, OutputFormat, QueryError, QueryResult, kg_paths,
+                               sparql, sql, write_result)
 from ptoie.graph.sources import confidence
 from ptoie.graph.view import DEFAULT_MAX_NODES, write_graph_view
 from ptoie.schema import triple_field_names
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """``--format``: how rows are printed, the same choices in every command."""
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, default="table",
+                        help="table: aligned columns; jsonl: one JSON object per line; csv: a "
+                             "header row, then one row per line; json: a list of objects "
+                             "(default: %(default)s)")
+
+
+class InputError(ValueError):
+    """An input file that cannot be read; the message is one line naming it."""
+
+
+def read_text(source: str | Path, what: str) -> str:
+    """The UTF-8 text of the file ``source``, or of standard input when ``source`` is ``-``.
+    Raises :class:`InputError` naming the file (and the line of a byte that is not UTF-8);
+    ``what`` names the file in the message ("sentence file")."""
+    name = str(source)
+    try:
+        data = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found: {name}") from None
+    except OSError as exc:
+        raise InputError(f"{name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        where = "standard input" if name == "-" else name
+        raise InputError(f"{where}:{line}: not UTF-8 text ({exc.reason})") from None
 
 
 def _read_sentences(source: Path) -> list[str]:
@@ -107,7 +137,10 @@ def _query(args: argparse.Namespace) -> int:
 def _view(args: argparse.Namespace) -> int:
     try:
         paths = kg_paths(args.kg)
-        html = args.out or paths.html
+    except QueryError as exc:
+        return fail("ptoie view", str(exc))
+    html = args.out or paths.html
+    try:
         view = write_graph_view(paths.parquet, html, max_nodes=args.max_nodes,
                                 min_confidence=args.min_confidence,
                                 resolve_mentions=args.resolve_mentions)

@@ -92,8 +92,11 @@ def kg_paths(kg: PathLike) -> KgPaths:
     if path.suffix.lower() in _KG_SUFFIXES:
         base = path.with_suffix("")
     elif path.is_dir():
-        names = sorted({p.stem for p in path.iterdir()
-                        if p.is_dir() and p.suffix.lower() in (".oxigraph", ".parquet")})
+        try:
+            names = sorted({p.stem for p in path.iterdir()
+                            if p.is_dir() and p.suffix.lower() in (".oxigraph", ".parquet")})
+        except OSError as exc:
+            raise QueryError(f"{path}: cannot list the folder ({exc.strerror or exc})") from None
         if len(names) > 1:
             raise QueryError(f"{path} holds several knowledge graphs ({', '.join(names)}): "
                              f"name one, e.g. {path / names[0]}.ttl")
