@@ -19,7 +19,7 @@ import ray
 from ptoie.batch.config import BatchConfig, BatchUsageError
 from ptoie.batch.plan import DocumentTask
 from ptoie.batch.workers import (K, BatchOutcome, DocumentFailure, DocumentResult, ExtractorWorker,
-                                 extraction_failed)
+                                 error_reason, extraction_failed)
 
 MAX_TRIES = 3
 """Tries of a batch whose worker died, and then of each of its documents alone."""
@@ -134,8 +134,7 @@ class RayWorkerPool:
             described = ray.get([actor.describe.remote() for actor in self._actors])
         except ray.exceptions.RayError as exc:
             self.close()
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-            raise BatchUsageError(f"the extractor workers could not start: {lines[-1] if lines else exc}"
+            raise BatchUsageError(f"the extractor workers could not start: {error_reason(exc)}"
                                   ) from None
         return described[0][0], sorted({node for _, node in described})
 

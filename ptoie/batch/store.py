@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ptoie.schema import triple_schema
-from ptoie.files import fsync_dir, write_parquet_shard
+from ptoie.files import atomic_path, fsync_dir, write_parquet_shard
 from ptoie.batch.config import BatchUsageError
 
 # -- the durable store ------------------------------------------------------------------------
@@ -79,9 +79,8 @@ class ShardStore:
                     f"{self.directory} holds a run with other extraction settings ({diff}); "
                     f"rerun with the same settings, use another --out, or pass --overwrite")
         else:
-            tmp = settings_path.with_name(settings_path.name + ".tmp")
-            tmp.write_text(json.dumps(settings, indent=2, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, settings_path)
+            with atomic_path(settings_path) as tmp:
+                tmp.write_text(json.dumps(settings, indent=2, sort_keys=True), encoding="utf-8")
         self._load_manifest()
         self._remove_orphans()
 

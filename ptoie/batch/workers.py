@@ -153,7 +153,7 @@ class WorkerPool(Protocol):
     def close(self) -> None: ...
 
 
-def _reason(exc: BaseException) -> str:
+def error_reason(exc: BaseException) -> str:
     """The last non-blank line of an error's message (a Ray error's ends with the cause)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[-1] if lines else repr(exc)
@@ -162,7 +162,7 @@ def _reason(exc: BaseException) -> str:
 def extraction_failed(tasks: list[DocumentTask], exc: BaseException) -> BatchOutcome:
     """An ``extraction_failed`` failure for each of ``tasks``, whose extraction raised ``exc``."""
     return [DocumentFailure(t.doc_id, "extraction_failed",
-                            f"extraction failed ({_reason(exc)}); rerun to retry it", 1)
+                            f"extraction failed ({error_reason(exc)}); rerun to retry it", 1)
             for t in tasks]
 
 

@@ -16,13 +16,13 @@ import dataclasses
 import inspect
 import re
 import textwrap
-import types
 import typing
 from collections.abc import Callable
 from functools import cache
 from typing import Any, Literal
 
-from ptoie.extract.config import CONFIGS, RUNTIME, ConfigError, configs_from_settings
+from ptoie.extract.config import (CONFIGS, RUNTIME, ConfigError, configs_from_settings,
+                                  union_members)
 
 def add_extractor_arguments(parser: argparse.ArgumentParser, *, runtime: bool = True) -> None:
     """A flag for each field of the extractor's configs; ``runtime=False`` leaves out the
@@ -88,7 +88,7 @@ def _add_flag(group: Any, f: dataclasses.Field[Any], hint: Any, help_text: str) 
 def _flag_options(f: dataclasses.Field[Any], hint: Any) -> tuple[dict[str, Any], str | None]:
     """argparse options of the field's flag, and its default as ``--help`` shows it (None: not
     shown, the help says what omitting the flag means)."""
-    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    members = union_members(hint)
     optional = type(None) in members
     kinds = [m for m in members if m is not type(None)]
     if kinds == [bool]:

@@ -81,14 +81,13 @@ class _Request:
     results: list[Generation | None]
     queue: deque[int]
     tokenized: dict[int, list[int]] = field(default_factory=dict)
+    stop_bytes: tuple[bytes, ...] = ()
+    """``stop`` encoded once (the answers are matched as bytes at every step)."""
 
     @classmethod
     def of(cls, prompts: Sequence[str], decoding: DecodingConfig, stop: Sequence[str]) -> _Request:
-        return cls(prompts, decoding, tuple(stop), [None] * len(prompts), deque(range(len(prompts))))
-
-    @property
-    def stop_bytes(self) -> tuple[bytes, ...]:
-        return tuple(text.encode() for text in self.stop)
+        return cls(prompts, decoding, tuple(stop), [None] * len(prompts), deque(range(len(prompts))),
+                   stop_bytes=tuple(text.encode() for text in stop))
 
     def tokens(self, index: int, tokenize: Callable[[str], list[int]]) -> list[int]:
         if index not in self.tokenized:

@@ -234,14 +234,15 @@ def _check_types(config: object) -> None:
             raise ConfigError(f.name, f"must be {_describe(hints[f.name])} (got {value!r})")
 
 
-def _members(hint: Any) -> tuple[Any, ...]:
+def union_members(hint: Any) -> tuple[Any, ...]:
+    """The members of a union type hint (``int | None`` -> ``(int, NoneType)``), else ``(hint,)``."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         return typing.get_args(hint)
     return (hint,)
 
 
 def _fits(value: Any, hint: Any) -> bool:
-    for member in _members(hint):
+    for member in union_members(hint):
         origin = typing.get_origin(member)
         if member is type(None) and value is None:
             return True
@@ -259,7 +260,7 @@ def _fits(value: Any, hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     words = []
-    for member in _members(hint):
+    for member in union_members(hint):
         if member is type(None):
             words.append("None")
         elif typing.get_origin(member) is Literal:
