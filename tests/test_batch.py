@@ -411,7 +411,6 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_a_run_from_before_end_bias_resumes_with_the_paper_decoding_only(tmp_path):
-    import json
     config = with_decoding(make_config(tmp_path, write_corpus(tmp_path)), end_bias=0.0, require_spans=False)
     run_batch(config, pool_factory=fake_pool)
     job = config.parquet_path / "_job.json"
